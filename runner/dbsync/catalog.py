@@ -1,0 +1,193 @@
+"""What a database holds: tables, columns, keys, foreign keys and sequences, read from pg_catalog.
+
+The model is plain frozen data so that planning (:mod:`dbsync.plan`) is pure and testable
+without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from .sqlfiles import query
+
+INTEGER_RANGES = {
+    "smallint": 2**15 - 1,
+    "integer": 2**31 - 1,
+    "bigint": 2**63 - 1,
+}
+
+
+@dataclass(frozen=True, order=True)
+class TableName:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+    generated: bool
+    identity: str  # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
+    has_default: bool
+
+
+@dataclass(frozen=True)
+class UniqueKey:
+    name: str
+    columns: tuple[str, ...]
+    primary: bool
+    deferrable: bool
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    table: TableName
+    columns: tuple[str, ...]
+    ref_table: TableName
+    ref_columns: tuple[str, ...]
+    deferrable: bool
+    on_delete: str  # pg_constraint.confdeltype: a, r, c, n, d
+    validated: bool
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.table}.{','.join(self.columns)} -> {self.ref_table})"
+
+
+@dataclass(frozen=True)
+class SequenceUse:
+    column: str
+    sequence: TableName
+    column_type: str
+    seq_max: int
+
+    @property
+    def limit(self) -> int:
+        """The largest value both the sequence and the column can hold."""
+        return min(self.seq_max, INTEGER_RANGES.get(self.column_type, self.seq_max))
+
+
+@dataclass(frozen=True)
+class Table:
+    name: TableName
+    columns: tuple[Column, ...]
+    partitioned: bool = False
+    primary_key: tuple[str, ...] | None = None
+    uniques: tuple[UniqueKey, ...] = ()
+    sequences: tuple[SequenceUse, ...] = ()
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def writable_columns(self) -> tuple[str, ...]:
+        """Columns an INSERT may name (generated columns are computed by the server)."""
+        return tuple(c.name for c in self.columns if not c.generated)
+
+    @property
+    def has_identity_always(self) -> bool:
+        return any(c.identity == "a" for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    tables: dict[TableName, Table]
+    foreign_keys: tuple[ForeignKey, ...] = field(default=())
+
+    def find(self, name: str, schemas: list[str]) -> TableName | None:
+        """Resolve a configured table name, plain (searched in ``schemas``) or schema-qualified."""
+        if "." in name:
+            schema, _, rel = name.partition(".")
+            candidate = TableName(schema, rel)
+            return candidate if candidate in self.tables else None
+        for schema in schemas:
+            candidate = TableName(schema, name)
+            if candidate in self.tables:
+                return candidate
+        return None
+
+
+def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalog:
+    """Read the catalog of ``schemas`` through ``conn`` (inside whatever transaction it has)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query("select_catalog_tables", schemas=schemas))
+        raw_tables = cur.fetchall()
+        cur.execute(query("select_catalog_constraints", schemas=schemas))
+        raw_constraints = cur.fetchall()
+        cur.execute(query("select_catalog_sequences", schemas=schemas))
+        raw_sequences = cur.fetchall()
+
+    pks: dict[TableName, tuple[str, ...]] = {}
+    uniques: dict[TableName, list[UniqueKey]] = {}
+    fks: list[ForeignKey] = []
+    for row in raw_constraints:
+        name = TableName(row["schema"], row["table"])
+        columns = tuple(row["columns"])
+        if row["type"] in ("p", "u"):
+            uniques.setdefault(name, []).append(
+                UniqueKey(row["name"], columns, row["type"] == "p", row["deferrable"])
+            )
+            if row["type"] == "p":
+                pks[name] = columns
+        else:
+            fks.append(
+                ForeignKey(
+                    name=row["name"],
+                    table=name,
+                    columns=columns,
+                    ref_table=TableName(row["ref_schema"], row["ref_table"]),
+                    ref_columns=tuple(row["ref_columns"]),
+                    deferrable=row["deferrable"],
+                    on_delete=row["on_delete"],
+                    validated=row["validated"],
+                )
+            )
+    sequences: dict[TableName, list[SequenceUse]] = {}
+    for row in raw_sequences:
+        sequences.setdefault(TableName(row["schema"], row["table"]), []).append(
+            SequenceUse(
+                column=row["column"],
+                sequence=TableName(row["seq_schema"], row["seq_name"]),
+                column_type=row["column_type"],
+                seq_max=int(row["seq_max"]),
+            )
+        )
+    tables: dict[TableName, Table] = {}
+    for row in raw_tables:
+        name = TableName(row["schema"], row["name"])
+        tables[name] = Table(
+            name=name,
+            columns=tuple(
+                Column(
+                    name=c["name"],
+                    type=c["type"],
+                    not_null=c["not_null"],
+                    generated=c["generated"],
+                    identity=c["identity"],
+                    has_default=c["has_default"],
+                )
+                for c in row["columns"]
+            ),
+            partitioned=row["partitioned"],
+            primary_key=pks.get(name),
+            uniques=tuple(uniques.get(name, ())),
+            sequences=tuple(sequences.get(name, ())),
+        )
+    return Catalog(tables=tables, foreign_keys=tuple(fks))

@@ -1,0 +1,130 @@
+"""The sync configuration: its defaults (the seed workflow's conventions) and its validation.
+
+A Django multi-tenant database laid out like the seed's needs no config file at all. A file
+(TOML or YAML) may change any key; it is validated in full before anything connects, and a
+mistake is reported with the dotted key that is wrong.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_EXCLUDE = [
+    "auth_*",
+    "django_session",
+    "authtoken_token",
+    "django_admin_log",
+    "django_content_type",
+    "django_migrations",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TenantsConfig(_Strict):
+    """Where tenants live and which of them are test tenants."""
+
+    table: str = "apps_tenants_tenant"
+    key_column: str = Field("tenant_id", description="A table with this column is tenant-scoped by it.")
+    test_column: str = "schema_name"
+    test_prefix: str = Field("test_", min_length=1)
+
+
+class UsersConfig(_Strict):
+    """The user table, how users are matched across databases, and the fallback user."""
+
+    table: str = "auth_user"
+    natural_key: list[str] = Field(default_factory=lambda: ["username"], min_length=1)
+    superuser_column: str = "is_superuser"
+    fallback_username: str | None = Field(
+        None, description="Target user that unmatched users map to; default: its first superuser."
+    )
+
+
+class SyncConfig(_Strict):
+    """Everything ``dbsync sync`` can be told; every field has the seed's default."""
+
+    schemas: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
+    exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    tenants: TenantsConfig = Field(default_factory=TenantsConfig)  # type: ignore[arg-type]
+    users: UsersConfig = Field(default_factory=UsersConfig)  # type: ignore[arg-type]
+    natural_keys: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "django_content_type": ["app_label", "model"],
+            "auth_group": ["name"],
+            "auth_permission": ["content_type_id", "codename"],
+        },
+        description="Excluded table -> columns that identify a row across databases.",
+    )
+    on_unmatched: dict[str, Literal["refuse", "null"]] = Field(
+        default_factory=dict,
+        description="Excluded table (other than users) -> what to do with a reference whose "
+        "natural key has no match in the target. Default: refuse.",
+    )
+    on_remap_conflict: dict[str, Literal["keep_one", "refuse", "set_null"]] = Field(
+        default_factory=dict,
+        description="Synced table -> what to do when remapping makes rows collide on a unique "
+        "constraint. Default: keep_one.",
+    )
+    sequence_headroom: int = Field(100_000, ge=0)
+    lock_timeout_seconds: float = Field(30, gt=0)
+
+    @field_validator("natural_keys")
+    @classmethod
+    def _nonempty_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for table, columns in value.items():
+            if not columns:
+                raise ValueError(f"natural key of {table!r} must name at least one column")
+        return value
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(data: Any, origin: str = "config") -> SyncConfig:
+    """Validate a mapping into a :class:`SyncConfig`, naming the first wrong key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a table of keys, not {type(data).__name__}")
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = _location(err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{key}: {msg}")
+        raise ConfigError(f"{origin}: " + "; ".join(problems)) from None
+
+
+def load_config(path: Path | None) -> SyncConfig:
+    """Read a TOML or YAML file (chosen by extension) and validate it; ``None`` gives defaults."""
+    if path is None:
+        return SyncConfig.model_validate({})
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    return parse_config(data, origin=str(path))

@@ -1,0 +1,76 @@
+"""Opening the two connections, with the session settings that make row text comparable.
+
+Both sides render values with the same settings (UTC, ISO dates, shortest exact floats, hex
+bytea) so that a row's text, and so its digest, is identical on source and target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from .errors import ConfigError, ConnectionFailed
+from .redact import redact, remember_secret, secrets_of
+
+SESSION_SETTINGS = (
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 1",
+    "SET bytea_output = 'hex'",
+)
+
+Connection = psycopg.Connection[tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A database as the user named it: its role in the run and a secret-free description."""
+
+    role: str  # "source" | "target"
+    conninfo: str
+    description: str
+
+
+def endpoint(role: str, conninfo: str) -> Endpoint:
+    """Validate a libpq URL or keyword string and describe it without its password."""
+    for secret in secrets_of(conninfo):
+        remember_secret(secret)
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(
+            f"the {role} is not a valid PostgreSQL URL or connection string: {redact(str(exc))}"
+        ) from None
+    remember_secret(params.get("password"))  # type: ignore[arg-type]
+    user = params.get("user") or "(default user)"
+    host = params.get("host") or params.get("hostaddr") or "(local socket)"
+    port = params.get("port") or "5432"
+    dbname = params.get("dbname") or "(default database)"
+    return Endpoint(role, conninfo, f"{user}@{host}:{port}/{dbname}")
+
+
+def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
+    """Connect in autocommit mode with the comparable session settings applied."""
+    try:
+        conn = psycopg.connect(
+            ep.conninfo,
+            autocommit=True,
+            connect_timeout=connect_timeout,
+            application_name=f"dbsync-{ep.role}",
+        )
+    except psycopg.OperationalError as exc:
+        first = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed")
+        raise ConnectionFailed(
+            f"cannot connect to the {ep.role} database {ep.description}: {first}"
+        ) from None
+    except psycopg.Error as exc:
+        raise ConnectionFailed(
+            f"cannot connect to the {ep.role} database {ep.description}: {redact(str(exc))}"
+        ) from None
+    with conn.cursor() as cur:
+        for statement in SESSION_SETTINGS:
+            cur.execute(statement)
+    return conn

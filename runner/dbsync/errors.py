@@ -1,0 +1,95 @@
+"""The one error tree of dbsync, and the exit code each branch maps to.
+
+Callers catch :class:`DbsyncError`; foreign exceptions (psycopg, the filesystem, pydantic) are
+translated into these at the boundary with ``raise ... from exc``, so the CLI can print one
+clear sentence and exit with a documented code, never a traceback::
+
+    DbsyncError                      exit 1  (unexpected: a bug, reported as such)
+    ├── BadInput                     exit 2  nothing was changed
+    │   ├── ConfigError                      malformed or invalid config file / option
+    │   ├── ConnectionFailed                 wrong URL, password, unreachable host
+    │   └── SchemaError                      missing table/column, source and target differ
+    ├── Refused                      exit 3  a safety check refused the run; nothing changed
+    │   └── SameDatabase                     source and target are one database
+    ├── RolledBack                   exit 4  the run failed and the target was rolled back
+    │   └── ProofFailed                      a pre-commit proof failed
+    └── OutcomeUnknown               exit 5  the connection died during COMMIT
+"""
+
+from __future__ import annotations
+
+
+class DbsyncError(Exception):
+    """Base of every error dbsync raises on purpose."""
+
+    exit_code = 1
+    kind = "error"
+
+
+class BadInput(DbsyncError):
+    """The input (options, config, URLs, schema) is wrong; nothing was changed."""
+
+    exit_code = 2
+    kind = "bad_input"
+
+
+class ConfigError(BadInput):
+    """The config file or an option is malformed or invalid; the message names the key."""
+
+    kind = "config"
+
+
+class ConnectionFailed(BadInput):
+    """A database could not be reached or refused our credentials."""
+
+    kind = "connection"
+
+
+class SchemaError(BadInput):
+    """A table or column the run needs is missing, or source and target schemas differ."""
+
+    kind = "schema"
+
+
+class Refused(DbsyncError):
+    """A safety check refused the run before anything was changed."""
+
+    exit_code = 3
+    kind = "refused"
+
+
+class SameDatabase(Refused):
+    """Source and target are the same database, however the URLs are spelled."""
+
+    kind = "same_database"
+
+
+class RolledBack(DbsyncError):
+    """The run failed after it began changing the target; the transaction was rolled back."""
+
+    exit_code = 4
+    kind = "rolled_back"
+
+
+class ProofFailed(RolledBack):
+    """A proof checked before COMMIT failed, so the transaction was rolled back."""
+
+    kind = "proof_failed"
+
+
+class OutcomeUnknown(DbsyncError):
+    """The connection was lost while COMMIT was in flight: the target may or may not be changed."""
+
+    exit_code = 5
+    kind = "outcome_unknown"
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected internal error (a bug: please report it with the log)",
+    2: "bad input: options, config, URLs or schema are wrong; nothing was changed",
+    3: "refused by a safety check; nothing was changed",
+    4: "failed and rolled back; the target is exactly as it was",
+    5: "connection lost during COMMIT; check the target",
+    130: "interrupted; the target transaction was rolled back",
+}

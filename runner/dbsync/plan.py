@@ -1,0 +1,438 @@
+"""Pure planning of a sync: which tables, in which role and order, with which filters and remaps.
+
+Nothing here touches a database: :func:`make_plan` takes the two catalogs and the config and
+either returns a :class:`Plan` or raises the error that refuses the run, naming the table or
+column at fault. Every later step executes this plan.
+
+Vocabulary:
+
+- *excluded* tables match a pattern of ``exclude``; they are never written.
+- *synced* tables are every other table of the configured schemas; their rows are replaced.
+- *untouched* tables exist only in the target; never written, but they may reference synced ones.
+- A synced table is *scoped* when its rows belong to tenants: the tenant table itself, a table
+  with the tenant key column, or a table that references a scoped table through a foreign key
+  (order lines through their order). Other synced tables are *global* (a shared catalog).
+- *Scope edges* carry tenant membership from a referenced row to the rows referencing it: a
+  row belongs to a test tenant when it references any row that does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, UniqueKey
+from .config import SyncConfig
+from .errors import ConfigError, Refused, SchemaError
+
+Role = Literal["tenant", "scoped", "global"]
+Unmatched = Literal["fallback", "refuse", "null"]
+ConflictPolicy = Literal["keep_one", "refuse", "set_null"]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``child.columns`` references ``parent.ref_columns`` (a real or a virtual foreign key)."""
+
+    name: str
+    child: TableName
+    columns: tuple[str, ...]
+    parent: TableName
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NaturalKeyMap:
+    """How ids of an excluded table are translated from the source's to the target's."""
+
+    table: TableName
+    pk: str
+    pk_type: str
+    key: tuple[str, ...]
+    key_types: tuple[str, ...]
+    nested: tuple[tuple[str, TableName], ...]  # key column -> excluded table that maps it
+    unmatched: Unmatched
+
+
+@dataclass(frozen=True)
+class Remap:
+    """A column of a synced table that references an excluded table by id."""
+
+    table: TableName
+    column: str
+    target: TableName
+    constraint: str
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    table: Table
+    role: Role
+    copy_columns: tuple[str, ...]
+    rekey: Literal["integer", "uuid"] | None
+    remaps: tuple[Remap, ...] = ()
+    conflict_keys: tuple[UniqueKey, ...] = ()
+    conflict_policy: ConflictPolicy = "keep_one"
+
+    @property
+    def name(self) -> TableName:
+        return self.table.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    tables: tuple[TablePlan, ...]  # in load order: referenced tables first
+    tenant_table: TableName
+    user_table: TableName
+    excluded: tuple[TableName, ...]
+    untouched: tuple[TableName, ...]
+    edges: tuple[Edge, ...]  # among synced tables, incl. virtual tenant edges
+    outside_fks: tuple[ForeignKey, ...]  # from excluded/untouched tables into synced ones
+    maps: tuple[NaturalKeyMap, ...]  # dependencies first
+    truncatable: frozenset[TableName]
+    warnings: tuple[str, ...] = field(default=())
+
+    def table(self, name: TableName) -> TablePlan:
+        return next(t for t in self.tables if t.name == name)
+
+    @property
+    def synced(self) -> tuple[TableName, ...]:
+        return tuple(t.name for t in self.tables)
+
+
+def _matches(name: TableName, patterns: Iterable[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(name.name, p) or fnmatch.fnmatchcase(f"{name.schema}.{name.name}", p)
+        for p in patterns
+    )
+
+
+def _lookup(mapping: dict[str, object], name: TableName) -> object | None:
+    return mapping.get(f"{name.schema}.{name.name}", mapping.get(name.name))
+
+
+def _require_table(catalog: Catalog, config: SyncConfig, name: str, what: str, side: str) -> TableName:
+    found = catalog.find(name, config.schemas)
+    if found is None:
+        raise SchemaError(
+            f"the {what} table {name!r} does not exist in the {side} database "
+            f"(schemas searched: {', '.join(config.schemas)})"
+        )
+    return found
+
+
+def _require_columns(table: Table, columns: Iterable[str], what: str, side: str) -> None:
+    missing = [c for c in columns if table.column(c) is None]
+    if missing:
+        raise SchemaError(
+            f"{what}: table {table.name} in the {side} database has no column "
+            + ", ".join(repr(c) for c in missing)
+        )
+
+
+def _compare_columns(source: Table, target: Table) -> tuple[str, ...]:
+    """The columns to copy, or a SchemaError naming the first difference that matters."""
+    copy: list[str] = []
+    for column in target.columns:
+        theirs = source.column(column.name)
+        if theirs is None:
+            if column.not_null and not column.has_default and not column.generated:
+                raise SchemaError(
+                    f"column {target.name}.{column.name} exists only in the target and is NOT NULL "
+                    "without a default; migrate both databases to the same schema first"
+                )
+            continue
+        if theirs.type != column.type:
+            raise SchemaError(
+                f"column {target.name}.{column.name} is {theirs.type} in the source but "
+                f"{column.type} in the target; migrate both databases to the same schema first"
+            )
+        if not column.generated:
+            copy.append(column.name)
+    extra = [c.name for c in source.columns if target.column(c.name) is None and not c.generated]
+    if extra:
+        raise SchemaError(
+            f"table {target.name} has column(s) {', '.join(extra)} in the source that the target "
+            "lacks; migrate the target first"
+        )
+    return tuple(copy)
+
+
+def _topological(nodes: list[TableName], edges: list[tuple[TableName, TableName]]) -> list[TableName] | None:
+    """Parents before children (edge = (child, parent)); None when the edges hold a cycle."""
+    parents: dict[TableName, set[TableName]] = {n: set() for n in nodes}
+    for child, parent in edges:
+        if child != parent:
+            parents[child].add(parent)
+    order: list[TableName] = []
+    done: set[TableName] = set()
+    while len(order) < len(nodes):
+        ready = sorted(n for n in nodes if n not in done and parents[n] <= done)
+        if not ready:
+            return None
+        order.extend(ready)
+        done.update(ready)
+    return order
+
+
+def _cycle_members(nodes: list[TableName], edges: list[tuple[TableName, TableName]]) -> list[TableName]:
+    """Tables left over when everything orderable is peeled off (they sit on or behind a cycle)."""
+    remaining = set(nodes)
+    changed = True
+    while changed:
+        changed = False
+        for n in sorted(remaining):
+            if not any(c == n and p in remaining and p != n for c, p in edges):
+                remaining.discard(n)
+                changed = True
+    return sorted(remaining)
+
+
+def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
+    """Decide everything about a sync from the catalogs, or refuse with the reason."""
+    warnings: list[str] = []
+    tenant_name = _require_table(target, config, config.tenants.table, "tenant", "target")
+    _require_table(source, config, config.tenants.table, "tenant", "source")
+    user_name = _require_table(target, config, config.users.table, "user", "target")
+    _require_table(source, config, config.users.table, "user", "source")
+
+    excluded = sorted(n for n in target.tables if _matches(n, config.exclude))
+    excluded_set = set(excluded)
+    if tenant_name in excluded_set:
+        raise ConfigError(f"tenants.table: {tenant_name} matches an exclude pattern; it must be synced")
+    if user_name not in excluded_set:
+        raise ConfigError(
+            f"users.table: {user_name} must be excluded (its rows are never copied); add it to exclude"
+        )
+
+    tenant = target.tables[tenant_name]
+    _require_columns(tenant, [config.tenants.test_column], "tenants.test_column", "target")
+    _require_columns(
+        source.tables[tenant_name], [config.tenants.test_column], "tenants.test_column", "source"
+    )
+    if not tenant.primary_key or len(tenant.primary_key) != 1:
+        raise SchemaError(f"the tenant table {tenant_name} needs a single-column primary key")
+    users = target.tables[user_name]
+    _require_columns(users, config.users.natural_key, "users.natural_key", "target")
+    _require_columns(source.tables[user_name], config.users.natural_key, "users.natural_key", "source")
+    _require_columns(users, [config.users.superuser_column], "users.superuser_column", "target")
+    if not users.primary_key or len(users.primary_key) != 1:
+        raise SchemaError(f"the user table {user_name} needs a single-column primary key")
+
+    candidates = [n for n in target.tables if n not in excluded_set]
+    source_only = sorted(
+        n for n in source.tables if n not in target.tables and not _matches(n, config.exclude)
+    )
+    if source_only:
+        raise SchemaError(
+            "table(s) " + ", ".join(map(str, source_only)) + " exist in the source but not in the "
+            "target; migrate the target first or exclude them"
+        )
+    untouched = sorted(n for n in candidates if n not in source.tables)
+    synced = sorted(n for n in candidates if n in source.tables)
+    synced_set = set(synced)
+    if untouched:
+        warnings.append("table(s) only in the target, left untouched: " + ", ".join(map(str, untouched)))
+    copy_columns = {n: _compare_columns(source.tables[n], target.tables[n]) for n in synced}
+
+    fks = [fk for fk in target.foreign_keys if fk.table in target.tables and fk.ref_table in target.tables]
+    internal = [fk for fk in fks if fk.table in synced_set and fk.ref_table in synced_set]
+    outside = [fk for fk in fks if fk.table not in synced_set and fk.ref_table in synced_set]
+    into_excluded = [fk for fk in fks if fk.table in synced_set and fk.ref_table in excluded_set]
+
+    # Edges among synced tables, plus a virtual one for a tenant key column without a foreign key.
+    edges = [Edge(fk.name, fk.table, fk.columns, fk.ref_table, fk.ref_columns) for fk in internal]
+    key = config.tenants.key_column
+    tenant_pk = tenant.primary_key
+    for name in synced:
+        if name == tenant_name or target.tables[name].column(key) is None:
+            continue
+        if not any(e.child == name and e.columns == (key,) and e.parent == tenant_name for e in edges):
+            edges.append(Edge(f"{name.name}.{key} (no foreign key)", name, (key,), tenant_name, tenant_pk))
+
+    # Scoped: the tenant table and everything that reaches it through edges.
+    scoped = {tenant_name}
+    changed = True
+    while changed:
+        changed = False
+        for edge in edges:
+            if edge.parent in scoped and edge.child not in scoped:
+                scoped.add(edge.child)
+                changed = True
+
+    # Outside tables must not lose rows or have rows changed behind their back.
+    for fk in outside:
+        if fk.on_delete in ("c", "n", "d"):
+            action = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[fk.on_delete]
+            raise Refused(
+                f"foreign key {fk.name} of {fk.table} (not synced) references synced table "
+                f"{fk.ref_table} with ON DELETE {action}: replacing {fk.ref_table}'s rows would "
+                f"change {fk.table}. Exclude {fk.ref_table} or change the constraint."
+            )
+        if not fk.deferrable:
+            raise Refused(
+                f"foreign key {fk.name} of {fk.table} (not synced) references synced table "
+                f"{fk.ref_table} and is NOT DEFERRABLE, so its rows cannot be replaced in one "
+                "transaction; make the constraint DEFERRABLE or exclude the table"
+            )
+
+    maps = _natural_key_maps(source, target, config, into_excluded, user_name, excluded_set)
+
+    # Remaps per synced table, and their unique-key conflict handling.
+    remaps: dict[TableName, list[Remap]] = {}
+    for fk in into_excluded:
+        remaps.setdefault(fk.table, []).append(Remap(fk.table, fk.columns[0], fk.ref_table, fk.name))
+
+    load_edges = [(fk.table, fk.ref_table) for fk in internal if not fk.deferrable]
+    order = _topological(synced, [(fk.table, fk.ref_table) for fk in internal])
+    if order is None:
+        order = _topological(synced, load_edges)
+    if order is None:
+        cycle = _cycle_members(synced, load_edges)
+        raise Refused(
+            "tables " + ", ".join(map(str, cycle)) + " reference each other through NOT "
+            "DEFERRABLE foreign keys in a cycle, so no insert order can satisfy them; make one "
+            "of those constraints DEFERRABLE"
+        )
+
+    plans: list[TablePlan] = []
+    for name in order:
+        table = target.tables[name]
+        role: Role = "tenant" if name == tenant_name else ("scoped" if name in scoped else "global")
+        rekey: Literal["integer", "uuid"] | None = None
+        if table.primary_key and len(table.primary_key) == 1:
+            pk_type = table.column(table.primary_key[0]).type  # type: ignore[union-attr]
+            rekey = "integer" if pk_type in INTEGER_RANGES else ("uuid" if pk_type == "uuid" else None)
+        table_remaps = tuple(remaps.get(name, ()))
+        remapped = {r.column for r in table_remaps}
+        conflict_keys = tuple(u for u in table.uniques if remapped & set(u.columns))
+        policy = _lookup(dict(config.on_remap_conflict), name) or "keep_one"
+        if policy == "set_null":
+            for u in conflict_keys:
+                for col in remapped & set(u.columns):
+                    if table.column(col).not_null:  # type: ignore[union-attr]
+                        raise ConfigError(
+                            f"on_remap_conflict.{name.name}: set_null needs {name}.{col} to be "
+                            "nullable, and it is NOT NULL"
+                        )
+        plans.append(
+            TablePlan(
+                table=table,
+                role=role,
+                copy_columns=copy_columns[name],
+                rekey=rekey,
+                remaps=table_remaps,
+                conflict_keys=conflict_keys,
+                conflict_policy=policy,  # type: ignore[arg-type]
+            )
+        )
+
+    for m in maps:
+        if m.unmatched == "null":
+            for r in (r for p in plans for r in p.remaps if r.target == m.table):
+                if target.tables[r.table].column(r.column).not_null:  # type: ignore[union-attr]
+                    raise ConfigError(
+                        f"on_unmatched.{m.table.name}: null needs {r.table}.{r.column} to be "
+                        "nullable, and it is NOT NULL"
+                    )
+
+    return Plan(
+        tables=tuple(plans),
+        tenant_table=tenant_name,
+        user_table=user_name,
+        excluded=tuple(excluded),
+        untouched=tuple(untouched),
+        edges=tuple(edges),
+        outside_fks=tuple(outside),
+        maps=maps,
+        truncatable=_truncatable(synced_set, fks),
+        warnings=tuple(warnings),
+    )
+
+
+def _natural_key_maps(
+    source: Catalog,
+    target: Catalog,
+    config: SyncConfig,
+    into_excluded: list[ForeignKey],
+    user_name: TableName,
+    excluded: set[TableName],
+) -> tuple[NaturalKeyMap, ...]:
+    """One map per excluded table that synced rows reference, dependencies first."""
+    maps: dict[TableName, NaturalKeyMap] = {}
+    visiting: set[TableName] = set()
+    ordered: list[NaturalKeyMap] = []
+
+    def build(name: TableName, why: str) -> None:
+        if name in maps:
+            return
+        if name in visiting:
+            raise Refused(f"the natural keys of {name} refer back to {name} in a cycle")
+        visiting.add(name)
+        table = target.tables[name]
+        if not table.primary_key or len(table.primary_key) != 1:
+            raise Refused(f"{why}: {name} has no single-column primary key to remap")
+        if name not in source.tables:
+            raise SchemaError(f"{why}: table {name} does not exist in the source")
+        if name == user_name:
+            key = tuple(config.users.natural_key)
+            unmatched: Unmatched = "fallback"
+        else:
+            declared = _lookup(dict(config.natural_keys), name)
+            if declared is None:
+                raise Refused(
+                    f"{why}, but {name} is excluded and has no natural key to match its rows "
+                    f"across databases; declare natural_keys.{name.name} in the config (e.g. "
+                    f"its unique columns) or stop excluding {name}"
+                )
+            key = tuple(declared)  # type: ignore[arg-type]
+            unmatched = _lookup(dict(config.on_unmatched), name) or "refuse"  # type: ignore[assignment]
+        _require_columns(table, key, f"natural key of {name}", "target")
+        _require_columns(source.tables[name], key, f"natural key of {name}", "source")
+        nested: list[tuple[str, TableName]] = []
+        for column in key:
+            fk = next(
+                (f for f in target.foreign_keys if f.table == name and f.columns == (column,)),
+                None,
+            )
+            if fk is not None and fk.ref_table in excluded:
+                build(fk.ref_table, f"natural key column {name}.{column} references {fk.ref_table}")
+                nested.append((column, fk.ref_table))
+        pk = table.primary_key[0]
+        result = NaturalKeyMap(
+            table=name,
+            pk=pk,
+            pk_type=table.column(pk).type,  # type: ignore[union-attr]
+            key=key,
+            key_types=tuple(table.column(c).type for c in key),  # type: ignore[union-attr]
+            nested=tuple(nested),
+            unmatched=unmatched,
+        )
+        maps[name] = result
+        ordered.append(result)
+        visiting.discard(name)
+
+    for fk in sorted(into_excluded, key=lambda f: (f.table, f.name)):
+        why = f"column {fk.table}.{','.join(fk.columns)} references excluded table {fk.ref_table}"
+        if len(fk.columns) != 1:
+            raise Refused(f"{why} through a multi-column key, which dbsync cannot remap")
+        ref_pk = target.tables[fk.ref_table].primary_key
+        if ref_pk != fk.ref_columns:
+            raise Refused(f"{why} by a column other than its primary key, which dbsync cannot remap")
+        build(fk.ref_table, why)
+    return tuple(ordered)
+
+
+def _truncatable(synced: set[TableName], fks: list[ForeignKey]) -> frozenset[TableName]:
+    """Synced tables that can be emptied with one TRUNCATE: none referenced from outside it."""
+    candidates = set(synced)
+    changed = True
+    while changed:
+        changed = False
+        for fk in fks:
+            if fk.ref_table in candidates and fk.table not in candidates:
+                candidates.discard(fk.ref_table)
+                changed = True
+    return frozenset(candidates)

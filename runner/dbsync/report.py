@@ -1,0 +1,100 @@
+"""The run report: data first (written as JSON), printed as a summary table second.
+
+One entry per step (name, seconds, status), one per table (rows copied, deleted, preserved,
+re-keyed, ...), the remaps, the re-keyed ids, the sequences, every proof with its verdict, and
+on failure the step and the error. It never holds a secret: endpoints are described without
+passwords and every message passes through :func:`dbsync.redact.redact` first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .redact import redact
+
+
+@dataclass
+class StepEntry:
+    name: str
+    status: str = "running"  # running | ok | failed | skipped
+    seconds: float = 0.0
+
+
+@dataclass
+class TableEntry:
+    table: str
+    role: str
+    rows_source: int = 0
+    rows_excluded_test: int = 0
+    rows_dropped_conflicts: int = 0
+    rows_copied: int = 0
+    rows_target_before: int = 0
+    rows_deleted: int = 0
+    rows_preserved: int = 0
+    rows_kept_referenced: int = 0
+    rows_rekeyed: int = 0
+    rows_after: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Proof:
+    name: str
+    subject: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    command: str
+    dry_run: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = "running"
+    dbsync_version: str = __version__
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    finished_at: str | None = None
+    seconds: float = 0.0
+    source: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
+    snapshot: str | None = None
+    steps: list[StepEntry] = field(default_factory=list)
+    tables: list[TableEntry] = field(default_factory=list)
+    excluded_tables: list[str] = field(default_factory=list)
+    untouched_tables: list[str] = field(default_factory=list)
+    remaps: list[dict[str, Any]] = field(default_factory=list)
+    remap_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    rekeys: list[dict[str, Any]] = field(default_factory=list)
+    sequences: list[dict[str, Any]] = field(default_factory=list)
+    proofs: list[Proof] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    def table(self, name: str) -> TableEntry:
+        return next(t for t in self.tables if t.table == name)
+
+    def fail(self, step: str | None, kind: str, message: str) -> None:
+        self.error = {"step": step, "kind": kind, "message": redact(message)}
+
+    def finish(self, status: str) -> None:
+        self.status = status
+        self.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.seconds = round(time.monotonic() - self._t0, 3)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("_t0", None)
+        return redact(json.dumps(data, indent=2, default=str))
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        tmp.replace(path)

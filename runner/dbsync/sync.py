@@ -1,0 +1,1057 @@
+"""``dbsync sync``: production's business data into UAT, in one transaction, proven before COMMIT.
+
+The steps, in order (the report and the progress lines use these names):
+
+1. ``connect``   both databases; refuse when they are one database.
+2. ``inspect``   read both catalogs; production in a REPEATABLE READ, READ ONLY transaction
+                 whose exported snapshot every later read of production uses.
+3. ``plan``      decide tables, roles, order, remaps (:mod:`dbsync.plan`, pure).
+4. ``lock``      open the target transaction (REPEATABLE READ, all deferrable constraints
+                 deferred), lock the synced tables against writers, take the "before" digests.
+5. ``stage``     COPY production's rows into temporary tables on the target; prove each
+                 arrived whole (count and digest equal production's in the snapshot).
+6. ``scope``     drop production's test tenants and every row that belongs to them from the
+                 stage; collect UAT's test tenants and their rows (the preserved set), and the
+                 global rows that surviving rows reference but production lacks.
+7. ``remap``     rewrite references to excluded tables (users, content types, ...) by natural
+                 key; resolve the unique-key collisions this creates.
+8. ``rekey``     give preserved rows whose primary key production now uses fresh ids, and
+                 update every reference to them.
+9. ``apply``     empty the synced tables (children first) and load preserved + staged rows
+                 (parents first).
+10. ``sequences`` move every sequence of a synced table past the largest id, plus headroom.
+11. ``prove``    counts, digests, foreign keys, preserved rows, untouched tables, fallback
+                 user, sequences; any failure rolls everything back.
+12. ``commit``
+
+Nothing is written to the target outside that one transaction, and the source is only read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import IsolationLevel, sql
+
+from . import faults
+from .catalog import INTEGER_RANGES, Catalog, Table, TableName, read_catalog
+from .config import SyncConfig
+from .connect import Connection, Endpoint, connect
+from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
+from .identity import identify, refuse_same_database
+from .plan import Plan, TablePlan, make_plan
+from .progress import Progress
+from .redact import redact
+from .report import Proof, Report, TableEntry
+from .sqlfiles import query
+from .sqlparts import columns, equal, not_null, relation, temp
+
+Digest = tuple[int, int]  # (rows, sum of 64-bit row hashes)
+
+
+@dataclass
+class _State:
+    """What the steps hand to each other: temp table names and the numbers proofs compare."""
+
+    stage: dict[TableName, str] = field(default_factory=dict)
+    preserved: dict[TableName, str] = field(default_factory=dict)
+    rekey: dict[TableName, str] = field(default_factory=dict)
+    maps: dict[TableName, str] = field(default_factory=dict)
+    before: dict[TableName, Digest] = field(default_factory=dict)
+    preserved_digest: dict[TableName, Digest] = field(default_factory=dict)
+    fallback_user: Any = None
+    fallback_used: bool = False
+    max_incoming: dict[tuple[TableName, str], int | None] = field(default_factory=dict)
+
+
+def _digest(cur: psycopg.Cursor[Any], rel: sql.Composable, cols: sql.Composable) -> Digest:
+    cur.execute(query("select_digest", relation=rel, columns=cols))
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _scalar(cur: psycopg.Cursor[Any], statement: sql.Composed | sql.SQL) -> Any:
+    cur.execute(statement)
+    row = cur.fetchone()
+    return None if row is None else row[0]
+
+
+def _db_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    parts = [diag.message_primary or str(exc).strip()]
+    if diag.message_detail:
+        parts.append(diag.message_detail)
+    return redact(" ".join(parts))
+
+
+class SyncRun:
+    """One run of ``dbsync sync``. Create, then :meth:`run`; the report is filled either way."""
+
+    def __init__(
+        self,
+        source: Endpoint,
+        target: Endpoint,
+        config: SyncConfig,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        report: Report | None = None,
+    ) -> None:
+        self.source_ep = source
+        self.target_ep = target
+        self.config = config
+        self.dry_run = dry_run
+        self.progress = progress or Progress(quiet=True)
+        self.report = report or Report(command="sync", dry_run=dry_run)
+        self.report.source = {"database": source.description}
+        self.report.target = {"database": target.description}
+        self.src: Connection | None = None
+        self.tgt: Connection | None = None
+        self.plan: Plan | None = None
+        self.state = _State()
+        self._in_transaction = False
+        self._current_step: str | None = None
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("connect", self._connect),
+            ("inspect", self._inspect),
+            ("plan", self._plan),
+            ("lock", self._lock),
+            ("stage", self._stage),
+            ("scope", self._scope),
+            ("remap", self._remap),
+            ("rekey", self._rekey),
+        ]
+        if not self.dry_run:
+            steps += [
+                ("apply", self._apply),
+                ("sequences", self._sequences),
+                ("prove", self._prove),
+                ("commit", self._commit),
+            ]
+        try:
+            for name, action in steps:
+                self._current_step = name
+                with self.progress.step(self.report, name):
+                    faults.checkpoint(name)
+                    action()
+            if self.dry_run:
+                self._rollback()
+                self.report.finish("dry_run")
+            else:
+                self.report.finish("committed")
+            return self.report
+        except BaseException as exc:
+            self._fail(exc)
+            raise self._translate(exc) from None
+        finally:
+            self._close()
+
+    def _fail(self, exc: BaseException) -> None:
+        was_open = self._in_transaction
+        self._rollback()
+        error = self._translate(exc)
+        if isinstance(error, DbsyncError):
+            self.report.fail(self._current_step, error.kind, str(error))
+        else:
+            self.report.fail(self._current_step, "interrupted", "interrupted by a signal")
+        if isinstance(error, OutcomeUnknown):
+            self.report.finish("outcome_unknown")
+        elif isinstance(error, Refused):
+            self.report.finish("refused")
+        elif isinstance(error, RolledBack) or was_open:
+            self.report.finish("rolled_back")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.report.finish("interrupted")
+        else:
+            self.report.finish("failed")
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """Our error for ``exc``. Our own errors pass through (a refusal stays a refusal even
+        inside the target transaction: it was rolled back before anything was written);
+        anything else that happens once the target transaction is open becomes RolledBack."""
+        if isinstance(exc, DbsyncError | KeyboardInterrupt):
+            return exc
+        step = self._current_step
+        if isinstance(exc, psycopg.Error):
+            message = f"step {step} failed: {_db_message(exc)}"
+        else:
+            message = f"step {step} failed: {type(exc).__name__}: {redact(str(exc))}"
+        if self._began_writing():
+            return RolledBack(message + "; the target transaction was rolled back, nothing changed")
+        return DbsyncError(message)
+
+    def _began_writing(self) -> bool:
+        return self._current_step not in (None, "connect", "inspect", "plan")
+
+    def _rollback(self) -> None:
+        if self.tgt is not None and not self.tgt.closed:
+            # If the connection is gone, the server has already aborted the transaction.
+            with contextlib.suppress(psycopg.Error):
+                self.tgt.rollback()
+        self._in_transaction = False
+
+    def _close(self) -> None:
+        for conn in (self.src, self.tgt):
+            if conn is not None and not conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()
+                conn.close()
+
+    # -- 1. connect --------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self.src = connect(self.source_ep)
+        self.tgt = connect(self.target_ep)
+        src_id = identify(self.src)
+        tgt_id = identify(self.tgt)
+        for side, ident in (("source", src_id), ("target", tgt_id)):
+            getattr(self.report, side).update(
+                server_version=ident.server_version,
+                system_identifier=ident.system_identifier,
+                dbname=ident.dbname,
+                role=ident.role,
+            )
+        refuse_same_database(self.src, self.tgt, src_id, tgt_id, self.target_ep.description)
+
+    # -- 2. inspect --------------------------------------------------------------------------
+
+    def _inspect(self) -> None:
+        assert self.src is not None and self.tgt is not None
+        self.src.autocommit = False
+        self.src.isolation_level = IsolationLevel.REPEATABLE_READ
+        self.src.read_only = True
+        with self.src.cursor() as cur:
+            self.report.snapshot = _scalar(cur, sql.SQL("SELECT pg_export_snapshot()"))
+        self.source_catalog = read_catalog(self.src, self.config.schemas)
+        self.target_catalog = read_catalog(self.tgt, self.config.schemas)
+
+    # -- 3. plan -----------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        self.plan = make_plan(self.source_catalog, self.target_catalog, self.config)
+        self.report.excluded_tables = [str(t) for t in self.plan.excluded]
+        self.report.untouched_tables = [str(t) for t in self.plan.untouched]
+        self.report.warnings.extend(self.plan.warnings)
+        for i, tp in enumerate(self.plan.tables):
+            self.state.stage[tp.name] = f"dbsync_s_{i}"
+            self.state.preserved[tp.name] = f"dbsync_p_{i}"
+            self.report.tables.append(TableEntry(table=str(tp.name), role=tp.role))
+        self.progress.say(
+            f"plan: {len(self.plan.tables)} synced tables, {len(self.plan.excluded)} excluded, "
+            f"{len(self.plan.untouched)} untouched, {len(self.plan.maps)} natural-key maps"
+        )
+
+    # -- 4. lock -----------------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        tgt = self.tgt
+        tgt.autocommit = False
+        tgt.isolation_level = IsolationLevel.REPEATABLE_READ
+        self._in_transaction = True
+        with tgt.cursor() as cur:
+            # Neither SET nor LOCK takes the transaction's snapshot: the snapshot is taken
+            # after the locks, so it already includes every write the locks waited for.
+            cur.execute(
+                sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(f"{int(self.config.lock_timeout_seconds * 1000)}ms")
+                )
+            )
+            cur.execute("SET CONSTRAINTS ALL DEFERRED")
+            if not self.dry_run:
+                cur.execute(
+                    sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+                        sql.SQL(", ").join(t.ident for t in self.plan.synced)
+                    )
+                )
+            if read_catalog(tgt, self.config.schemas) != self.target_catalog:
+                raise RolledBack("the target's schema changed while dbsync was planning; run again")
+            for name in (*self.plan.excluded, *self.plan.untouched):
+                self.state.before[name] = _digest(
+                    cur, relation(self.target_catalog.tables[name]), sql.SQL("t")
+                )
+            for tp in self.plan.tables:
+                rows = _scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(relation(tp.table)))
+                self.report.table(str(tp.name)).rows_target_before = int(rows)
+
+    # -- 5. stage ----------------------------------------------------------------------------
+
+    def _stage(self) -> None:
+        assert self.src is not None and self.tgt is not None and self.plan is not None
+        for tp in self.plan.tables:
+            entry = self.report.table(str(tp.name))
+            started = time.monotonic()
+            stage = self.state.stage[tp.name]
+            cols = columns(tp.copy_columns)
+            rel = relation(tp.table)
+            with self.tgt.cursor() as tcur, self.src.cursor() as scur:
+                tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
+                with (
+                    scur.copy(query("copy_out_rows", columns=cols, relation=rel)) as out,
+                    tcur.copy(query("copy_in_rows", stage=stage, columns=cols)) as into,
+                ):
+                    for data in out:
+                        into.write(data)
+                received = tcur.rowcount
+                tcur.execute(sql.SQL("ANALYZE {}").format(temp(stage)))
+                source_digest = _digest(scur, rel, cols)
+                staged_digest = _digest(tcur, temp(stage), cols)
+            entry.rows_source = source_digest[0]
+            self._proof(
+                "transit",
+                str(tp.name),
+                source_digest == staged_digest and received == source_digest[0],
+                f"source {source_digest[0]} rows, staged {staged_digest[0]} (COPY said {received}); "
+                f"digests {'equal' if source_digest[1] == staged_digest[1] else 'differ'}",
+                fatal=True,
+            )
+            entry.seconds += time.monotonic() - started
+            self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows")
+        # Production is read for the natural keys in the remap step, then no more.
+
+    # -- 6. scope ----------------------------------------------------------------------------
+
+    def _closure(
+        self,
+        cur: psycopg.Cursor[Any],
+        sets: dict[TableName, str],
+        relations: dict[TableName, sql.Composable],
+        cols: dict[TableName, tuple[str, ...]],
+        seeded: dict[TableName, int],
+    ) -> dict[TableName, int]:
+        """Grow the row sets along every edge until nothing is added; returns set sizes."""
+        assert self.plan is not None
+        sizes = dict(seeded)
+        changed = True
+        while changed:
+            changed = False
+            for edge in self.plan.edges:
+                if not sizes.get(edge.parent):
+                    continue
+                cur.execute(
+                    query(
+                        "insert_referencing_rows",
+                        child_set=sets[edge.child],
+                        parent_set=sets[edge.parent],
+                        relation=relations[edge.child],
+                        columns=columns(cols[edge.child], "c"),
+                        match=equal("p", edge.ref_columns, "c", edge.columns),
+                    )
+                )
+                if cur.rowcount > 0:
+                    sizes[edge.child] = sizes.get(edge.child, 0) + cur.rowcount
+                    changed = True
+        return sizes
+
+    def _new_sets(
+        self,
+        cur: psycopg.Cursor[Any],
+        prefix: str,
+        relations: dict[TableName, sql.Composable],
+        cols: dict[TableName, tuple[str, ...]],
+    ) -> dict[TableName, str]:
+        assert self.plan is not None
+        sets = {}
+        for i, tp in enumerate(self.plan.tables):
+            name = f"{prefix}{i}"
+            cur.execute(
+                query(
+                    "create_row_set",
+                    set=name,
+                    relation=relations[tp.name],
+                    columns=columns(cols[tp.name], "t"),
+                )
+            )
+            sets[tp.name] = name
+        return sets
+
+    def _seed_tenants(
+        self, cur: psycopg.Cursor[Any], set_name: str, rel: sql.Composable, cols: tuple[str, ...]
+    ) -> int:
+        assert self.plan is not None
+        cur.execute(
+            query(
+                "insert_test_tenants",
+                set=set_name,
+                relation=rel,
+                columns=columns(cols, "t"),
+                test_column=self.config.tenants.test_column,
+                prefix=self.config.tenants.test_prefix,
+            )
+        )
+        return cur.rowcount
+
+    def _scope(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        plan = self.plan
+        tenant = plan.tenant_table
+        with self.tgt.cursor() as cur:
+            # Production's test tenants and everything that belongs to them leave the stage.
+            stage_rel: dict[TableName, sql.Composable] = {n: temp(s) for n, s in self.state.stage.items()}
+            stage_cols = {tp.name: tp.copy_columns for tp in plan.tables}
+            excluded_sets = self._new_sets(cur, "dbsync_x_", stage_rel, stage_cols)
+            seeded = self._seed_tenants(cur, excluded_sets[tenant], stage_rel[tenant], stage_cols[tenant])
+            sizes = self._closure(cur, excluded_sets, stage_rel, stage_cols, {tenant: seeded})
+            for tp in plan.tables:
+                if sizes.get(tp.name):
+                    cur.execute(
+                        query("delete_set_rows", stage=self.state.stage[tp.name], set=excluded_sets[tp.name])
+                    )
+                    self.report.table(str(tp.name)).rows_excluded_test = cur.rowcount
+                    cur.execute(sql.SQL("ANALYZE {}").format(temp(self.state.stage[tp.name])))
+            total = sum(sizes.values())
+            self.progress.say(f"scope: {seeded} production test tenant(s), {total} row(s) in all, not copied")
+
+            # UAT's test tenants and everything that belongs to them are preserved.
+            live_rel = {tp.name: relation(tp.table) for tp in plan.tables}
+            live_cols = {tp.name: tp.table.writable_columns for tp in plan.tables}
+            preserved = self.state.preserved
+            for i, tp in enumerate(plan.tables):
+                cur.execute(
+                    query(
+                        "create_row_set",
+                        set=preserved[tp.name],
+                        relation=live_rel[tp.name],
+                        columns=columns(live_cols[tp.name], "t"),
+                    )
+                )
+                del i
+            seeded = self._seed_tenants(cur, preserved[tenant], live_rel[tenant], live_cols[tenant])
+            sizes = self._closure(cur, preserved, live_rel, live_cols, {tenant: seeded})
+            for tp in plan.tables:
+                self.report.table(str(tp.name)).rows_preserved = sizes.get(tp.name, 0)
+            self.progress.say(f"scope: {seeded} UAT test tenant(s), {sum(sizes.values())} row(s) preserved")
+            self._keep_referenced(cur, sizes)
+            for tp in plan.tables:
+                cur.execute(sql.SQL("ANALYZE {}").format(temp(preserved[tp.name])))
+                self.state.preserved_digest[tp.name] = _digest(
+                    cur, temp(preserved[tp.name]), columns(live_cols[tp.name])
+                )
+
+    def _keep_referenced(self, cur: psycopg.Cursor[Any], preserved_sizes: dict[TableName, int]) -> None:
+        """Global rows that surviving rows reference and production lacks are kept."""
+        assert self.plan is not None
+        plan = self.plan
+        globals_ = {tp.name: tp for tp in plan.tables if tp.role == "global"}
+        if not globals_:
+            return
+        referrers: list[
+            tuple[sql.Composable, tuple[str, ...], TableName, tuple[str, ...], TableName | None]
+        ] = []
+        for edge in plan.edges:
+            if edge.parent in globals_:
+                referrers.append(
+                    (
+                        temp(self.state.preserved[edge.child]),
+                        edge.columns,
+                        edge.parent,
+                        edge.ref_columns,
+                        edge.child,
+                    )
+                )
+        for fk in plan.outside_fks:
+            if fk.ref_table in globals_:
+                rel = relation(self.target_catalog.tables[fk.table])
+                referrers.append((rel, fk.columns, fk.ref_table, fk.ref_columns, None))
+        kept: dict[TableName, int] = {}
+        sizes = dict(preserved_sizes)
+        changed = True
+        while changed:
+            changed = False
+            for rel, cols, parent, ref_cols, child in referrers:
+                if child is not None and not sizes.get(child):
+                    continue
+                tp = globals_[parent]
+                cur.execute(
+                    query(
+                        "insert_referenced_rows",
+                        set=self.state.preserved[parent],
+                        relation=relation(tp.table),
+                        columns=columns(tp.table.writable_columns, "g"),
+                        referrer=rel,
+                        match=equal("r", cols, "g", ref_cols),
+                        stage=self.state.stage[parent],
+                        stage_match=equal("s", ref_cols, "g", ref_cols),
+                    )
+                )
+                if cur.rowcount > 0:
+                    kept[parent] = kept.get(parent, 0) + cur.rowcount
+                    sizes[parent] = sizes.get(parent, 0) + cur.rowcount
+                    changed = True
+        for name, count in kept.items():
+            self.report.table(str(name)).rows_kept_referenced = count
+            self.progress.say(f"scope: keeping {count} row(s) of {name} that preserved rows reference")
+
+    # -- 7. remap ----------------------------------------------------------------------------
+
+    def _fallback_user(self, cur: psycopg.Cursor[Any]) -> Any:
+        users = self.target_catalog.tables[self.plan.user_table]  # type: ignore[union-attr]
+        assert users.primary_key is not None
+        return _scalar(
+            cur,
+            query(
+                "select_fallback_user",
+                pk=users.primary_key[0],
+                relation=relation(users),
+                username=self.config.users.fallback_username,
+                key_column=self.config.users.natural_key[0],
+                superuser_column=self.config.users.superuser_column,
+            ),
+        )
+
+    def _remap(self) -> None:
+        assert self.src is not None and self.tgt is not None and self.plan is not None
+        plan = self.plan
+        with self.tgt.cursor() as cur, self.src.cursor() as scur:
+            self.state.fallback_user = self._fallback_user(cur)
+            for j, m in enumerate(plan.maps):
+                keys, mapping = f"dbsync_k_{j}", f"dbsync_m_{j}"
+                defs = sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+                    for c, t in zip(m.key, m.key_types, strict=True)
+                )
+                cur.execute(
+                    query("create_natural_keys", keys=keys, pk_type=sql.SQL(m.pk_type), key_columns=defs)
+                )
+                src_rel = relation(self.source_catalog.tables[m.table])
+                with (
+                    scur.copy(
+                        query("copy_out_rows", columns=columns((m.pk, *m.key)), relation=src_rel)
+                    ) as out,
+                    cur.copy(query("copy_in_rows", stage=keys, columns=columns(("src", *m.key)))) as into,
+                ):
+                    for data in out:
+                        into.write(data)
+                for column, other in m.nested:
+                    cur.execute(
+                        query("update_nested_key", keys=keys, column=column, map=self.state.maps[other])
+                    )
+                cur.execute(
+                    query(
+                        "create_natural_key_map",
+                        map=mapping,
+                        keys=keys,
+                        pk=m.pk,
+                        relation=relation(self.target_catalog.tables[m.table]),
+                        match=equal("t", m.key, "k", m.key),
+                    )
+                )
+                if m.unmatched == "fallback":
+                    if self.state.fallback_user is None:
+                        raise Refused(
+                            f"the target's {m.table} has no superuser to map unknown users to; "
+                            "create one or set users.fallback_username"
+                        )
+                    cur.execute(
+                        sql.SQL("UPDATE {} SET dst = {} WHERE dst IS NULL").format(
+                            temp(mapping), sql.Literal(self.state.fallback_user)
+                        )
+                    )
+                cur.execute(sql.SQL("ANALYZE {}").format(temp(mapping)))
+                self.state.maps[m.table] = mapping
+
+            by_table = {m.table: m for m in plan.maps}
+            for tp in plan.tables:
+                stage = self.state.stage[tp.name]
+                for r in tp.remaps:
+                    m = by_table[r.target]
+                    mapping = self.state.maps[r.target]
+                    cur.execute(query("select_remap_counts", stage=stage, map=mapping, column=r.column))
+                    row = cur.fetchone()
+                    assert row is not None
+                    by_key, to_fallback, unmatched = (int(str(v)) for v in row)
+                    if unmatched and m.unmatched == "refuse":
+                        raise Refused(
+                            f"{unmatched} row(s) of {tp.name}.{r.column} reference {r.target} rows "
+                            f"whose natural key ({', '.join(m.key)}) has no match in the target; "
+                            f'set on_unmatched.{r.target.name} = "null" or add the rows to the target'
+                        )
+                    cur.execute(query("update_remap_column", stage=stage, map=mapping, column=r.column))
+                    self.state.fallback_used |= to_fallback > 0
+                    self.report.remaps.append(
+                        {
+                            "column": f"{tp.name}.{r.column}",
+                            "references": str(r.target),
+                            "natural_key": list(m.key),
+                            "by_natural_key": by_key,
+                            "to_fallback": to_fallback,
+                            "to_null": unmatched,
+                            "rewritten": cur.rowcount,
+                        }
+                    )
+            self._resolve_conflicts(cur)
+        # Production is not read after this point: end its transaction (and its snapshot).
+        self.src.rollback()
+
+    def _resolve_conflicts(self, cur: psycopg.Cursor[Any]) -> None:
+        assert self.plan is not None
+        plan = self.plan
+        drop_sets: dict[TableName, str] | None = None
+        drop_seeds: dict[TableName, int] = {}
+        stage_rel: dict[TableName, sql.Composable] = {n: temp(s) for n, s in self.state.stage.items()}
+        stage_cols = {tp.name: tp.copy_columns for tp in plan.tables}
+        for tp in plan.tables:
+            for key in tp.conflict_keys:
+                stage = self.state.stage[tp.name]
+                cur.execute(
+                    query(
+                        "select_remap_conflicts",
+                        key=columns(key.columns),
+                        preserved=self.state.preserved[tp.name],
+                        stage=stage,
+                        not_null=not_null("u", key.columns),
+                    )
+                )
+                ctids = [row[0] for row in cur.fetchall()]
+                if not ctids:
+                    continue
+                remapped = [r.column for r in tp.remaps if r.column in key.columns]
+                record = {
+                    "table": str(tp.name),
+                    "constraint": key.name,
+                    "columns": list(key.columns),
+                    "rows": len(ctids),
+                    "policy": tp.conflict_policy,
+                }
+                self.report.remap_conflicts.append(record)
+                if tp.conflict_policy == "refuse":
+                    raise Refused(
+                        f"remapping {', '.join(remapped)} makes {len(ctids)} row(s) of {tp.name} "
+                        f"collide on unique key {key.name} ({', '.join(key.columns)}); "
+                        f"on_remap_conflict.{tp.name.name} is refuse"
+                    )
+                ctid_list = sql.SQL(", ").join(sql.Literal(str(c)) for c in ctids)
+                if tp.conflict_policy == "set_null":
+                    cur.execute(
+                        sql.SQL("UPDATE {} SET {} WHERE ctid = ANY (ARRAY[{}]::tid[])").format(
+                            temp(stage),
+                            sql.SQL(", ").join(
+                                sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in remapped
+                            ),
+                            ctid_list,
+                        )
+                    )
+                    continue
+                if drop_sets is None:
+                    drop_sets = self._new_sets(cur, "dbsync_d_", stage_rel, stage_cols)
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {} SELECT s.tableoid, s.ctid, {} FROM {} AS s "
+                        "WHERE s.ctid = ANY (ARRAY[{}]::tid[])"
+                    ).format(temp(drop_sets[tp.name]), columns(tp.copy_columns, "s"), temp(stage), ctid_list)
+                )
+                drop_seeds[tp.name] = drop_seeds.get(tp.name, 0) + cur.rowcount
+        if drop_sets is None:
+            return
+        sizes = self._closure(cur, drop_sets, stage_rel, stage_cols, drop_seeds)
+        for tp in plan.tables:
+            if sizes.get(tp.name):
+                cur.execute(query("delete_set_rows", stage=self.state.stage[tp.name], set=drop_sets[tp.name]))
+                self.report.table(str(tp.name)).rows_dropped_conflicts = cur.rowcount
+
+    # -- 8. rekey ----------------------------------------------------------------------------
+
+    def _rekey(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        plan = self.plan
+        headroom = self.config.sequence_headroom
+        with self.tgt.cursor() as cur:
+            for i, tp in enumerate(plan.tables):
+                entry = self.report.table(str(tp.name))
+                if not (entry.rows_preserved + entry.rows_kept_referenced) or tp.table.primary_key is None:
+                    continue
+                pk_cols = tp.table.primary_key
+                stage, preserved = self.state.stage[tp.name], self.state.preserved[tp.name]
+                collisions = _scalar(
+                    cur,
+                    sql.SQL(
+                        "SELECT count(*) FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {})"
+                    ).format(temp(preserved), temp(stage), equal("s", pk_cols, "p", pk_cols)),
+                )
+                if not collisions:
+                    continue
+                if tp.rekey is None:
+                    raise Refused(
+                        f"{collisions} preserved row(s) of {tp.name} have primary keys production "
+                        f"also uses, and its key ({', '.join(pk_cols)}) is not a single integer or "
+                        "uuid column that dbsync can re-key"
+                    )
+                pk = pk_cols[0]
+                pk_type = tp.table.column(pk).type  # type: ignore[union-attr]
+                if tp.rekey == "integer":
+                    top = _scalar(
+                        cur,
+                        sql.SQL(
+                            "SELECT greatest((SELECT max({pk}) FROM {s}), (SELECT max({pk}) FROM {p}))"
+                        ).format(pk=sql.Identifier(pk), s=temp(stage), p=temp(preserved)),
+                    )
+                    incoming = _scalar(
+                        cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), temp(stage))
+                    )
+                    limit = INTEGER_RANGES[pk_type]
+                    base = max(int(top), int(incoming) + headroom)
+                    if base + collisions > limit:
+                        base = int(top)
+                    if base + collisions > limit:
+                        raise Refused(
+                            f"{tp.name}.{pk} ({pk_type}) has no room left for {collisions} re-keyed ids"
+                        )
+                    new_id = sql.SQL("({} + row_number() OVER (ORDER BY p.{}))::{}").format(
+                        sql.Literal(base), sql.Identifier(pk), sql.SQL(pk_type)
+                    )
+                else:
+                    new_id = sql.Composed([sql.SQL("gen_random_uuid()")])
+                rekey = f"dbsync_r_{i}"
+                cur.execute(
+                    query(
+                        "create_rekey_map",
+                        rekey=rekey,
+                        pk=pk,
+                        new_id=new_id,
+                        preserved=preserved,
+                        stage=stage,
+                    )
+                )
+                cur.execute(sql.SQL("ANALYZE {}").format(temp(rekey)))
+                self.state.rekey[tp.name] = rekey
+                for fk in plan.outside_fks:
+                    if fk.ref_table == tp.name and fk.ref_columns == (pk,):
+                        referrers = _scalar(
+                            cur,
+                            query(
+                                "select_rekey_referrers",
+                                relation=relation(self.target_catalog.tables[fk.table]),
+                                rekey=rekey,
+                                column=fk.columns[0],
+                            ),
+                        )
+                        if referrers:
+                            raise Refused(
+                                f"preserved rows of {tp.name} must be re-keyed, but {referrers} row(s) "
+                                f"of {fk.table} (which dbsync does not change) reference them through "
+                                f"{fk.name}"
+                            )
+                cur.execute(query("update_rekeyed_column", preserved=preserved, rekey=rekey, column=pk))
+                entry.rows_rekeyed = cur.rowcount
+                for edge in plan.edges:
+                    if edge.parent == tp.name and edge.ref_columns == (pk,):
+                        cur.execute(
+                            query(
+                                "update_rekeyed_column",
+                                preserved=self.state.preserved[edge.child],
+                                rekey=rekey,
+                                column=edge.columns[0],
+                            )
+                        )
+                cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(rekey)))
+                ids = [
+                    [str(o) if tp.rekey == "uuid" else o, str(n) if tp.rekey == "uuid" else n]
+                    for o, n in cur.fetchall()
+                ]
+                self.report.rekeys.append({"table": str(tp.name), "column": pk, "ids": ids})
+                self.progress.say(f"rekey {tp.name}: {len(ids)} preserved row(s) get fresh ids")
+
+    # -- 9. apply ----------------------------------------------------------------------------
+
+    def _apply(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        plan = self.plan
+        with self.tgt.cursor() as cur:
+            truncate = [tp for tp in plan.tables if tp.name in plan.truncatable]
+            truncated: set[TableName] = set()
+            if truncate:
+                try:
+                    with self.tgt.transaction():  # a savepoint: a refused TRUNCATE falls back to DELETE
+                        cur.execute(
+                            sql.SQL("TRUNCATE {}").format(
+                                sql.SQL(", ").join(relation(tp.table) for tp in truncate)
+                            )
+                        )
+                    truncated = {tp.name for tp in truncate}
+                except psycopg.errors.InsufficientPrivilege:
+                    self.report.warnings.append("TRUNCATE not permitted on the target; used DELETE")
+            for tp in reversed(plan.tables):
+                entry = self.report.table(str(tp.name))
+                if tp.name in truncated:
+                    entry.rows_deleted = entry.rows_target_before
+                    continue
+                cur.execute(query("delete_all_rows", relation=relation(tp.table)))
+                entry.rows_deleted = cur.rowcount
+            faults.checkpoint("apply.insert")
+            for tp in plan.tables:
+                entry = self.report.table(str(tp.name))
+                started = time.monotonic()
+                overriding = sql.SQL("OVERRIDING SYSTEM VALUE" if tp.table.has_identity_always else "")
+                for source, cols in (
+                    (self.state.preserved[tp.name], tp.table.writable_columns),
+                    (self.state.stage[tp.name], tp.copy_columns),
+                ):
+                    cur.execute(
+                        query(
+                            "insert_rows",
+                            table=tp.name.ident,
+                            columns=columns(cols),
+                            overriding=overriding,
+                            source=source,
+                        )
+                    )
+                    if source == self.state.stage[tp.name]:
+                        entry.rows_copied = cur.rowcount
+                entry.seconds += time.monotonic() - started
+
+    # -- 10. sequences -----------------------------------------------------------------------
+
+    def _sequences(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        headroom = self.config.sequence_headroom
+        with self.tgt.cursor() as cur:
+            for tp in self.plan.tables:
+                for use in tp.table.sequences:
+                    col = sql.Identifier(use.column)
+                    present = _scalar(
+                        cur, sql.SQL("SELECT max({})::numeric FROM {}").format(col, tp.name.ident)
+                    )
+                    incoming = None
+                    if use.column in tp.copy_columns:
+                        incoming = _scalar(
+                            cur,
+                            sql.SQL("SELECT max({})::numeric FROM {}").format(
+                                col, temp(self.state.stage[tp.name])
+                            ),
+                        )
+                    if present is None:
+                        continue
+                    wanted = max(
+                        int(present) + 1, (int(incoming) if incoming is not None else 0) + headroom + 1
+                    )
+                    restart = wanted if wanted <= use.limit else int(present) + 1
+                    if restart > use.limit:
+                        raise RolledBack(
+                            f"sequence {use.sequence} cannot move past {present}: {tp.name}.{use.column} "
+                            f"({use.column_type}) is full"
+                        )
+                    cur.execute(query("alter_sequence_restart", sequence=use.sequence.ident, value=restart))
+                    self.report.sequences.append(
+                        {
+                            "sequence": str(use.sequence),
+                            "column": f"{tp.name}.{use.column}",
+                            "max_id": int(present),
+                            "max_incoming_id": None if incoming is None else int(incoming),
+                            "restart_with": restart,
+                            "headroom_applied": restart == wanted,
+                        }
+                    )
+
+    # -- 11. prove ---------------------------------------------------------------------------
+
+    def _proof(self, name: str, subject: str, ok: bool, detail: str = "", *, fatal: bool = False) -> None:
+        self.report.proofs.append(Proof(name, subject, ok, detail))
+        if not ok:
+            self.progress.say(f"PROOF FAILED {name} {subject}: {detail}")
+            if fatal:
+                raise ProofFailed(f"proof {name} failed for {subject}: {detail}")
+
+    def _prove(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        plan = self.plan
+        with self.tgt.cursor() as cur:
+            for tp in plan.tables:
+                entry = self.report.table(str(tp.name))
+                cols = columns(tp.copy_columns)
+                final = _digest(cur, relation(tp.table), cols)
+                kept = _digest(cur, temp(self.state.preserved[tp.name]), cols)
+                staged = _digest(cur, temp(self.state.stage[tp.name]), cols)
+                entry.rows_after = final[0]
+                expected_copied = entry.rows_source - entry.rows_excluded_test - entry.rows_dropped_conflicts
+                self._proof(
+                    "row_counts",
+                    str(tp.name),
+                    final[0] == kept[0] + staged[0] and staged[0] == expected_copied == entry.rows_copied,
+                    f"after {final[0]} = preserved {kept[0]} + copied {staged[0]}; copied = source "
+                    f"{entry.rows_source} - test {entry.rows_excluded_test} - conflicts "
+                    f"{entry.rows_dropped_conflicts} = {expected_copied}",
+                )
+                self._proof(
+                    "content",
+                    str(tp.name),
+                    final[1] == kept[1] + staged[1],
+                    "digest of the table equals the digest of preserved plus copied rows",
+                )
+                self._prove_preserved(cur, tp)
+            for name in (*plan.excluded, *plan.untouched):
+                after = _digest(cur, relation(self.target_catalog.tables[name]), sql.SQL("t"))
+                same = after == self.state.before[name]
+                verdict = "unchanged" if same else "CHANGED"
+                self._proof("untouched", str(name), same, f"{after[0]} rows; digest {verdict}")
+            self._prove_foreign_keys(cur)
+            if self.state.fallback_user is not None or self.state.fallback_used:
+                users = self.target_catalog.tables[plan.user_table]
+                assert users.primary_key is not None
+                exists = (
+                    _scalar(
+                        cur,
+                        sql.SQL("SELECT count(*) FROM {} WHERE {} = {}").format(
+                            relation(users),
+                            sql.Identifier(users.primary_key[0]),
+                            sql.Literal(self.state.fallback_user),
+                        ),
+                    )
+                    if self.state.fallback_user is not None
+                    else 0
+                )
+                self._proof(
+                    "fallback_user",
+                    str(plan.user_table),
+                    bool(exists) or not self.state.fallback_used,
+                    f"id {self.state.fallback_user}",
+                )
+            for seq in self.report.sequences:
+                seq_name = next(
+                    u.sequence
+                    for tp in plan.tables
+                    for u in tp.table.sequences
+                    if str(u.sequence) == seq["sequence"]
+                )
+                next_value = _scalar(
+                    cur,
+                    sql.SQL(
+                        "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {}"
+                    ).format(seq_name.ident),
+                )
+                self._proof(
+                    "sequence",
+                    seq["sequence"],
+                    int(next_value) > seq["max_id"],
+                    f"next value {next_value} > largest id {seq['max_id']}",
+                )
+        failed = [p for p in self.report.proofs if not p.ok]
+        if failed:
+            first = failed[0]
+            raise ProofFailed(
+                f"{len(failed)} proof(s) failed, first: {first.name} {first.subject}: {first.detail}"
+            )
+        faults.checkpoint("prove.end")
+
+    def _prove_preserved(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
+        entry = self.report.table(str(tp.name))
+        count = entry.rows_preserved + entry.rows_kept_referenced
+        before = self.state.preserved_digest[tp.name]
+        if not count or tp.table.primary_key is None:
+            return
+        pk = tp.table.primary_key
+        joins: list[sql.Composable] = []
+        restored: list[sql.Composable] = []
+        aliases: dict[str, str] = {}
+        mine = self.state.rekey.get(tp.name)
+        if mine is not None:
+            joins.append(
+                sql.SQL("LEFT JOIN {} AS r0 ON r0.new = t.{}").format(temp(mine), sql.Identifier(pk[0]))
+            )
+            aliases[pk[0]] = "r0"
+        for n, edge in enumerate(e for e in self.plan.edges if e.child == tp.name):  # type: ignore[union-attr]
+            theirs = self.state.rekey.get(edge.parent)
+            parent_pk = self.target_catalog.tables[edge.parent].primary_key
+            if theirs is None or edge.ref_columns != parent_pk or len(edge.columns) != 1:
+                continue
+            if edge.columns[0] in aliases:
+                continue
+            alias = f"r{n + 1}"
+            joins.append(
+                sql.SQL("LEFT JOIN {} AS {} ON {}.new = t.{}").format(
+                    temp(theirs),
+                    sql.Identifier(alias),
+                    sql.Identifier(alias),
+                    sql.Identifier(edge.columns[0]),
+                )
+            )
+            aliases[edge.columns[0]] = alias
+        for c in tp.table.writable_columns:
+            if c in aliases:
+                restored.append(
+                    sql.SQL("coalesce({}.old, t.{})").format(sql.Identifier(aliases[c]), sql.Identifier(c))
+                )
+            else:
+                restored.append(sql.Identifier("t", c))
+        cur.execute(
+            query(
+                "select_preserved_digest",
+                restored=sql.SQL(", ").join(restored),
+                relation=relation(tp.table),
+                preserved=self.state.preserved[tp.name],
+                on=equal("p", pk, "t", pk),
+                joins=sql.SQL(" ").join(joins),
+            )
+        )
+        row = cur.fetchone()
+        assert row is not None
+        after = (int(row[0]), int(row[1]))
+        self._proof(
+            "preserved",
+            str(tp.name),
+            after == before,
+            f"{count} preserved row(s); {'unchanged apart from re-keying' if after == before else 'CHANGED'}",
+        )
+
+    def _prove_foreign_keys(self, cur: psycopg.Cursor[Any]) -> None:
+        assert self.plan is not None
+        synced = set(self.plan.synced)
+        for fk in self.target_catalog.foreign_keys:
+            if fk.table not in synced and fk.ref_table not in synced:
+                continue
+            violations = _scalar(
+                cur,
+                query(
+                    "select_fk_violations",
+                    table=fk.table.ident,
+                    ref_table=fk.ref_table.ident,
+                    not_null=not_null("c", fk.columns),
+                    match=equal("p", fk.ref_columns, "c", fk.columns),
+                ),
+            )
+            self._proof(
+                "foreign_key",
+                f"{fk.table}.{fk.name}",
+                violations == 0,
+                f"{violations} row(s) reference a missing {fk.ref_table} row",
+            )
+
+    # -- 12. commit --------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        assert self.tgt is not None
+        try:
+            self.tgt.commit()
+        except psycopg.OperationalError as exc:
+            if self.tgt.closed or self.tgt.broken:
+                raise OutcomeUnknown(
+                    f"the connection to the target was lost during COMMIT ({_db_message(exc)}); "
+                    "check whether the target holds the new data"
+                ) from None
+            raise
+        self._in_transaction = False
+
+
+def run_sync(
+    source: Endpoint,
+    target: Endpoint,
+    config: SyncConfig,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    report: Report | None = None,
+) -> Report:
+    """Run one sync; returns the report, or raises a :class:`DbsyncError` (the report is filled)."""
+    return SyncRun(source, target, config, dry_run=dry_run, progress=progress, report=report).run()
+
+
+__all__ = ["Catalog", "SyncRun", "Table", "run_sync"]

@@ -1,0 +1,25 @@
+-- Ordinary and partitioned tables of the given schemas, with their columns.
+-- Partitions are left out: their rows are read and written through the partitioned parent.
+-- psql -v schemas='{public}' -f select_catalog_tables.sql
+SELECT n.nspname AS schema,
+       c.relname AS name,
+       c.relkind = 'p' AS partitioned,
+       json_agg(json_build_object(
+           'name', a.attname,
+           'type', format_type(a.atttypid, a.atttypmod),
+           'not_null', a.attnotnull,
+           'generated', a.attgenerated <> '',
+           'identity', a.attidentity,
+           'has_default', a.atthasdef
+       ) ORDER BY a.attnum) AS columns
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p')
+  AND NOT c.relispartition
+  AND c.relpersistence <> 't'
+  AND n.nspname = ANY (:'schemas'::text[])
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+GROUP BY n.nspname, c.relname, c.relkind
+ORDER BY 1, 2;
