@@ -62,7 +62,8 @@ def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
             application_name=f"dbsync-{ep.role}",
         )
     except psycopg.OperationalError as exc:
-        first = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed")
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        first = redact(lines[0] if lines else "connection failed")
         raise ConnectionFailed(
             f"cannot connect to the {ep.role} database {ep.description}: {first}"
         ) from None

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -23,10 +25,19 @@ from psycopg import sql
 _VARIABLE = re.compile(r"(?<![:\w]):(?:'(\w+)'|\"(\w+)\"|([A-Za-z_]\w*))")
 
 
+def _sql_dir() -> Traversable:
+    """``sql/`` as installed in the wheel (package ``dbsync.sql``), else the source tree's
+    (an editable install maps only the top-level package)."""
+    try:
+        return resources.files("dbsync.sql")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "sql"
+
+
 @cache
 def text_of(name: str) -> str:
-    """The text of ``sql/<name>.sql`` as installed with the package."""
-    return (resources.files("dbsync.sql") / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of ``sql/<name>.sql``."""
+    return (_sql_dir() / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def query(name: str, **variables: Any) -> sql.Composed:

@@ -14,9 +14,10 @@ The steps, in order (the report and the progress lines use these names):
                  stage; collect UAT's test tenants and their rows (the preserved set), and the
                  global rows that surviving rows reference but production lacks.
 7. ``remap``     rewrite references to excluded tables (users, content types, ...) by natural
-                 key; resolve the unique-key collisions this creates.
+                 key.
 8. ``rekey``     give preserved rows whose primary key production now uses fresh ids, and
-                 update every reference to them.
+                 update every reference to them; then resolve the unique-key collisions the
+                 remap created, and refuse on any other unique key shared with production.
 9. ``apply``     empty the synced tables (children first) and load preserved + staged rows
                  (parents first).
 10. ``sequences`` move every sequence of a synced table past the largest id, plus headroom.
@@ -589,7 +590,6 @@ class SyncRun:
                             "rewritten": cur.rowcount,
                         }
                     )
-            self._resolve_conflicts(cur)
         # Production is not read after this point: end its transaction (and its snapshot).
         self.src.rollback()
 
@@ -760,6 +760,41 @@ class SyncRun:
                 ]
                 self.report.rekeys.append({"table": str(tp.name), "column": pk, "ids": ids})
                 self.progress.say(f"rekey {tp.name}: {len(ids)} preserved row(s) get fresh ids")
+            # Only now are preserved rows in their final id space: a remap collision is judged
+            # between final keys, never between UAT's old ids and production's.
+            self._resolve_conflicts(cur)
+            self._refuse_unique_collisions(cur)
+
+    def _refuse_unique_collisions(self, cur: psycopg.Cursor[Any]) -> None:
+        """A preserved row and an incoming row equal on a unique key cannot both exist: refuse
+        before writing, naming the key and its value (ids were re-keyed already; other unique
+        columns, like a slug, are the user's to resolve)."""
+        assert self.plan is not None
+        for tp in self.plan.tables:
+            entry = self.report.table(str(tp.name))
+            if not (entry.rows_preserved + entry.rows_kept_referenced):
+                continue
+            for key in tp.table.uniques:
+                if not set(key.columns) <= set(tp.copy_columns):
+                    continue
+                cur.execute(
+                    sql.SQL(
+                        "SELECT {} FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {}) LIMIT 1"
+                    ).format(
+                        columns(key.columns, "p"),
+                        temp(self.state.preserved[tp.name]),
+                        temp(self.state.stage[tp.name]),
+                        equal("s", key.columns, "p", key.columns),
+                    )
+                )
+                row = cur.fetchone()
+                if row is not None:
+                    shown = ", ".join(f"{c}={v!r}" for c, v in zip(key.columns, row, strict=True))
+                    raise Refused(
+                        f"a preserved row of {tp.name} and an incoming production row share the "
+                        f"unique key {key.name} ({shown}); rename or remove the target's row and "
+                        "run again"
+                    )
 
     # -- 9. apply ----------------------------------------------------------------------------
 

@@ -1,0 +1,53 @@
+"""Config files: defaults, TOML and YAML, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbsync.config import DEFAULT_EXCLUDE, load_config
+from dbsync.errors import ConfigError
+
+
+def test_defaults_are_the_seed_conventions() -> None:
+    config = load_config(None)
+    assert config.exclude == DEFAULT_EXCLUDE
+    assert config.tenants.table == "apps_tenants_tenant"
+    assert config.tenants.key_column == "tenant_id"
+    assert (config.tenants.test_column, config.tenants.test_prefix) == ("schema_name", "test_")
+    assert config.users.table == "auth_user"
+    assert config.users.natural_key == ["username"]
+    assert config.natural_keys["django_content_type"] == ["app_label", "model"]
+
+
+def test_toml_and_yaml_both_load(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('[tenants]\ntest_prefix = "qa_"\n')
+    (tmp_path / "c.yaml").write_text("tenants:\n  test_prefix: qa_\n")
+    assert load_config(tmp_path / "c.toml").tenants.test_prefix == "qa_"
+    assert load_config(tmp_path / "c.yaml").tenants.test_prefix == "qa_"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[tenants]\ntabel = 'x'\n", r"tenants\.tabel: unknown key"),
+        ("sequence_headroom = -1\n", r"sequence_headroom: Input should be greater than or equal to 0"),
+        ("[on_remap_conflict]\nx = 'drop'\n", r"on_remap_conflict\.x: Input should be 'keep_one'"),
+        ("[natural_keys]\nauth_group = []\n", r"natural_keys: Value error, natural key of 'auth_group'"),
+        ("tenants = [", r"not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must end in .toml"):
+        (tmp_path / "c.ini").write_text("")
+        load_config(tmp_path / "c.ini")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,165 @@
+"""The planner, on catalogs built by hand: pure, no server needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbsync.catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
+from dbsync.config import parse_config
+from dbsync.errors import ConfigError, Refused, SchemaError
+from dbsync.plan import make_plan
+
+
+def T(name: str) -> TableName:
+    return TableName("public", name)
+
+
+def col(name: str, type_: str = "bigint", not_null: bool = False) -> Column:
+    return Column(name, type_, not_null, False, "", False)
+
+
+def table(name: str, *cols: Column, pk: str | None = "id", uniques: tuple[UniqueKey, ...] = ()) -> Table:
+    keys = uniques + ((UniqueKey(f"{name}_pkey", (pk,), True, False),) if pk else ())
+    return Table(T(name), (col("id", not_null=True), *cols), primary_key=(pk,) if pk else None, uniques=keys)
+
+
+def fk(child: str, column: str, parent: str, deferrable: bool = True, on_delete: str = "a") -> ForeignKey:
+    return ForeignKey(f"{child}_{column}_fk", T(child), (column,), T(parent), ("id",), deferrable, on_delete, True)
+
+
+def catalog(tables: list[Table], fks: list[ForeignKey]) -> Catalog:
+    return Catalog({t.name: t for t in tables}, tuple(fks))
+
+
+BASE_TABLES = [
+    table("auth_user", col("username", "text"), col("is_superuser", "boolean")),
+    table("django_content_type", col("app_label", "text"), col("model", "text")),
+    table("apps_tenants_tenant", col("schema_name", "text")),
+    table("apps_orders_order", col("tenant_id"), col("created_by_id")),
+    table("apps_orders_orderline", col("order_id"), col("product_id")),
+    table("apps_catalog_product", col("name", "text")),
+    table(
+        "apps_tenants_tenantuser",
+        col("tenant_id"),
+        col("user_id"),
+        uniques=(UniqueKey("tu_uniq", ("tenant_id", "user_id"), False, False),),
+    ),
+]
+BASE_FKS = [
+    fk("apps_orders_order", "tenant_id", "apps_tenants_tenant"),
+    fk("apps_orders_order", "created_by_id", "auth_user"),
+    fk("apps_orders_orderline", "order_id", "apps_orders_order"),
+    fk("apps_orders_orderline", "product_id", "apps_catalog_product"),
+    fk("apps_tenants_tenantuser", "tenant_id", "apps_tenants_tenant"),
+    fk("apps_tenants_tenantuser", "user_id", "auth_user"),
+]
+
+
+def plan_for(tables=None, fks=None, config=None, source=None):  # type: ignore[no-untyped-def]
+    cat = catalog(tables or BASE_TABLES, fks if fks is not None else BASE_FKS)
+    return make_plan(source or cat, cat, parse_config(config or {}))
+
+
+def test_roles_follow_tenant_column_and_foreign_keys() -> None:
+    plan = plan_for()
+    roles = {str(t.name): t.role for t in plan.tables}
+    assert roles == {
+        "apps_tenants_tenant": "tenant",
+        "apps_orders_order": "scoped",
+        "apps_orders_orderline": "scoped",  # only through its order
+        "apps_tenants_tenantuser": "scoped",
+        "apps_catalog_product": "global",
+    }
+    assert set(map(str, plan.excluded)) == {"auth_user", "django_content_type"}
+
+
+def test_load_order_puts_parents_first() -> None:
+    order = [str(n) for n in plan_for().synced]
+    assert order.index("apps_tenants_tenant") < order.index("apps_orders_order")
+    assert order.index("apps_orders_order") < order.index("apps_orders_orderline")
+    assert order.index("apps_catalog_product") < order.index("apps_orders_orderline")
+
+
+def test_references_to_excluded_tables_are_found_in_the_catalog() -> None:
+    plan = plan_for()
+    remapped = {(str(r.table), r.column) for t in plan.tables for r in t.remaps}
+    assert remapped == {("apps_orders_order", "created_by_id"), ("apps_tenants_tenantuser", "user_id")}
+    assert [str(m.table) for m in plan.maps] == ["auth_user"]
+    assert plan.maps[0].unmatched == "fallback"
+    membership = plan.table(T("apps_tenants_tenantuser"))
+    assert [u.name for u in membership.conflict_keys] == ["tu_uniq"]
+
+
+def test_tenant_column_without_foreign_key_gets_a_virtual_edge() -> None:
+    tables = [*BASE_TABLES, table("apps_reports_report", col("tenant_id"))]
+    plan = plan_for(tables=tables)
+    assert plan.table(T("apps_reports_report")).role == "scoped"
+    assert any(e.child == T("apps_reports_report") and e.parent == T("apps_tenants_tenant") for e in plan.edges)
+
+
+def test_reference_to_excluded_table_without_natural_key_is_refused_by_name() -> None:
+    tables = [*BASE_TABLES, table("django_session_log", col("x", "text"))]
+    fks = [*BASE_FKS, fk("apps_orders_order", "session_id", "django_session_log")]
+    tables[3] = table("apps_orders_order", col("tenant_id"), col("created_by_id"), col("session_id"))
+    with pytest.raises(Refused, match=r"apps_orders_order\.session_id.*natural_keys\.django_session_log"):
+        plan_for(tables=tables, fks=fks, config={"exclude": ["auth_*", "django_*"]})
+
+
+def test_missing_tenant_or_user_table_is_a_clear_schema_error() -> None:
+    without_tenants = [t for t in BASE_TABLES if t.name.name != "apps_tenants_tenant"]
+    with pytest.raises(SchemaError, match="tenant table 'apps_tenants_tenant' does not exist in the target"):
+        plan_for(tables=without_tenants, fks=[f for f in BASE_FKS if "tenant_id" not in f.columns])
+    with pytest.raises(SchemaError, match="user table 'people' does not exist"):
+        plan_for(config={"users": {"table": "people"}})
+
+
+def test_non_deferrable_cycle_is_refused() -> None:
+    tables = [*BASE_TABLES, table("a", col("tenant_id"), col("b_id")), table("b", col("a_id"))]
+    fks = [*BASE_FKS, fk("a", "b_id", "b", deferrable=False), fk("b", "a_id", "a", deferrable=False)]
+    with pytest.raises(Refused, match="cycle"):
+        plan_for(tables=tables, fks=fks)
+
+
+def test_deferrable_cycle_is_accepted() -> None:
+    tables = [*BASE_TABLES, table("a", col("tenant_id"), col("b_id")), table("b", col("a_id"))]
+    fks = [*BASE_FKS, fk("a", "b_id", "b"), fk("b", "a_id", "a", deferrable=False)]
+    order = [str(n) for n in plan_for(tables=tables, fks=fks).synced]
+    assert order.index("a") < order.index("b")  # the non-deferrable edge decides
+
+
+def test_outside_cascade_into_synced_table_is_refused() -> None:
+    tables = [*BASE_TABLES[:1], *BASE_TABLES[1:]]
+    tables[0] = table("auth_user", col("username", "text"), col("is_superuser", "boolean"), col("tenant_id"))
+    fks = [*BASE_FKS, fk("auth_user", "tenant_id", "apps_tenants_tenant", on_delete="c")]
+    with pytest.raises(Refused, match="ON DELETE CASCADE"):
+        plan_for(tables=tables, fks=fks)
+
+
+def test_schema_drift_is_named() -> None:
+    source_tables = list(BASE_TABLES)
+    source_tables[5] = table("apps_catalog_product", col("name", "character varying(10)"))
+    source = catalog(source_tables, BASE_FKS)
+    with pytest.raises(SchemaError, match=r"apps_catalog_product\.name is character varying\(10\) in the source"):
+        plan_for(source=source)
+
+
+def test_set_null_policy_needs_a_nullable_column() -> None:
+    tables = list(BASE_TABLES)
+    tables[6] = table(
+        "apps_tenants_tenantuser",
+        col("tenant_id"),
+        col("user_id", not_null=True),
+        uniques=(UniqueKey("tu_uniq", ("tenant_id", "user_id"), False, False),),
+    )
+    with pytest.raises(ConfigError, match=r"on_remap_conflict\.apps_tenants_tenantuser.*NOT NULL"):
+        plan_for(tables=tables, config={"on_remap_conflict": {"apps_tenants_tenantuser": "set_null"}})
+
+
+def test_truncatable_excludes_tables_referenced_from_outside() -> None:
+    tables = list(BASE_TABLES)
+    tables[0] = table("auth_user", col("username", "text"), col("is_superuser", "boolean"), col("tenant_id"))
+    fks = [*BASE_FKS, fk("auth_user", "tenant_id", "apps_tenants_tenant")]
+    plan = plan_for(tables=tables, fks=fks)
+    assert T("apps_tenants_tenant") not in plan.truncatable
+    # everything referencing a DELETEd table cannot be in the TRUNCATE list either
+    assert T("apps_catalog_product") in plan.truncatable
