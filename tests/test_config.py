@@ -45,6 +45,14 @@ def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
         load_config(path)
 
 
+def test_declared_natural_keys_extend_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[natural_keys]\nauth_badge = ['label']\nauth_group = ['slug']\n")
+    keys = load_config(tmp_path / "c.toml").natural_keys
+    assert keys["auth_badge"] == ["label"]
+    assert keys["auth_group"] == ["slug"]
+    assert keys["django_content_type"] == ["app_label", "model"]
+
+
 def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must end in .toml"):
         (tmp_path / "c.ini").write_text("")

@@ -25,6 +25,12 @@ DEFAULT_EXCLUDE = [
     "django_migrations",
 ]
 
+DEFAULT_NATURAL_KEYS = {
+    "django_content_type": ["app_label", "model"],
+    "auth_group": ["name"],
+    "auth_permission": ["content_type_id", "codename"],
+}
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,12 +64,8 @@ class SyncConfig(_Strict):
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)  # type: ignore[arg-type]
     users: UsersConfig = Field(default_factory=UsersConfig)  # type: ignore[arg-type]
     natural_keys: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "django_content_type": ["app_label", "model"],
-            "auth_group": ["name"],
-            "auth_permission": ["content_type_id", "codename"],
-        },
-        description="Excluded table -> columns that identify a row across databases.",
+        default_factory=lambda: dict(DEFAULT_NATURAL_KEYS),
+        description="Excluded table -> columns that identify a row across databases (added to the defaults).",
     )
     on_unmatched: dict[str, Literal["refuse", "null"]] = Field(
         default_factory=dict,
@@ -77,6 +79,14 @@ class SyncConfig(_Strict):
     )
     sequence_headroom: int = Field(100_000, ge=0)
     lock_timeout_seconds: float = Field(30, gt=0)
+
+    @field_validator("natural_keys", mode="before")
+    @classmethod
+    def _extend_default_keys(cls, value: Any) -> Any:
+        """A declared natural key adds to (or overrides) the defaults; it does not drop them."""
+        if isinstance(value, dict):
+            return {**DEFAULT_NATURAL_KEYS, **value}
+        return value
 
     @field_validator("natural_keys")
     @classmethod

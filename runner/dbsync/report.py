@@ -72,6 +72,7 @@ class Report:
     remaps: list[dict[str, Any]] = field(default_factory=list)
     remap_conflicts: list[dict[str, Any]] = field(default_factory=list)
     rekeys: list[dict[str, Any]] = field(default_factory=list)
+    repointed: list[dict[str, Any]] = field(default_factory=list)
     sequences: list[dict[str, Any]] = field(default_factory=list)
     proofs: list[Proof] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -62,6 +62,7 @@ class _State:
     stage: dict[TableName, str] = field(default_factory=dict)
     preserved: dict[TableName, str] = field(default_factory=dict)
     rekey: dict[TableName, str] = field(default_factory=dict)
+    alias: dict[TableName, str] = field(default_factory=dict)
     maps: dict[TableName, str] = field(default_factory=dict)
     before: dict[TableName, Digest] = field(default_factory=dict)
     preserved_digest: dict[TableName, Digest] = field(default_factory=dict)
@@ -81,6 +82,11 @@ def _scalar(cur: psycopg.Cursor[Any], statement: sql.Composed | sql.SQL) -> Any:
     cur.execute(statement)
     row = cur.fetchone()
     return None if row is None else row[0]
+
+
+def _plain(value: Any) -> Any:
+    """An id as JSON can hold it (uuids as text)."""
+    return value if isinstance(value, int | str) else str(value)
 
 
 def _db_message(exc: psycopg.Error) -> str:
@@ -432,66 +438,130 @@ class SyncRun:
             for tp in plan.tables:
                 self.report.table(str(tp.name)).rows_preserved = sizes.get(tp.name, 0)
             self.progress.say(f"scope: {seeded} UAT test tenant(s), {sum(sizes.values())} row(s) preserved")
-            self._keep_referenced(cur, sizes)
             for tp in plan.tables:
-                cur.execute(sql.SQL("ANALYZE {}").format(temp(preserved[tp.name])))
-                self.state.preserved_digest[tp.name] = _digest(
-                    cur, temp(preserved[tp.name]), columns(live_cols[tp.name])
-                )
+                if tp.role != "global":
+                    self._take_preserved_digest(cur, tp)
+            self._keep_referenced(cur, sizes)
 
     def _keep_referenced(self, cur: psycopg.Cursor[Any], preserved_sizes: dict[TableName, int]) -> None:
-        """Global rows that surviving rows reference and production lacks are kept."""
+        """Decide, for every global row a surviving row references, which row it will reference.
+
+        Global tables are visited referrers first. A referenced target row is
+        - *same* when production has its primary key with the same other unique keys: the
+          reference holds as it is;
+        - an *alias* when production has it under another id (equal on a unique key): the
+          preserved references are re-pointed to production's id;
+        - *own* otherwise (a UAT-only row): it is kept, and re-keyed later if production uses
+          its id.
+        Rows referenced by tables dbsync does not write keep their ids: they are kept unless
+        production has the same key.
+        """
         assert self.plan is not None
         plan = self.plan
-        globals_ = {tp.name: tp for tp in plan.tables if tp.role == "global"}
-        if not globals_:
-            return
-        referrers: list[
-            tuple[sql.Composable, tuple[str, ...], TableName, tuple[str, ...], TableName | None]
-        ] = []
-        for edge in plan.edges:
-            if edge.parent in globals_:
-                referrers.append(
-                    (
-                        temp(self.state.preserved[edge.child]),
-                        edge.columns,
-                        edge.parent,
-                        edge.ref_columns,
-                        edge.child,
-                    )
-                )
-        for fk in plan.outside_fks:
-            if fk.ref_table in globals_:
-                rel = relation(self.target_catalog.tables[fk.table])
-                referrers.append((rel, fk.columns, fk.ref_table, fk.ref_columns, None))
-        kept: dict[TableName, int] = {}
         sizes = dict(preserved_sizes)
-        changed = True
-        while changed:
-            changed = False
-            for rel, cols, parent, ref_cols, child in referrers:
-                if child is not None and not sizes.get(child):
+        for tp in reversed(plan.tables):
+            if tp.role != "global":
+                continue
+            name, table = tp.name, tp.table
+            pset, stage = self.state.preserved[name], self.state.stage[name]
+            cols = columns(table.writable_columns, "g")
+            edges = [e for e in plan.edges if e.parent == name]
+            changed = True
+            while changed:  # a self-reference (a category's parent) needs more than one pass
+                changed = False
+                for edge in edges:
+                    if not sizes.get(edge.child):
+                        continue
+                    cur.execute(
+                        query(
+                            "insert_referenced_rows",
+                            set=pset,
+                            relation=relation(table),
+                            columns=cols,
+                            referrer=temp(self.state.preserved[edge.child]),
+                            match=equal("r", edge.columns, "g", edge.ref_columns),
+                            unless=sql.SQL(""),
+                        )
+                    )
+                    if cur.rowcount > 0:
+                        sizes[name] = sizes.get(name, 0) + cur.rowcount
+                        changed = True
+            if sizes.get(name) and table.primary_key and len(table.primary_key) == 1:
+                self._classify_referenced(cur, tp)
+            for fk in plan.outside_fks:
+                if fk.ref_table != name:
                     continue
-                tp = globals_[parent]
                 cur.execute(
                     query(
                         "insert_referenced_rows",
-                        set=self.state.preserved[parent],
-                        relation=relation(tp.table),
-                        columns=columns(tp.table.writable_columns, "g"),
-                        referrer=rel,
-                        match=equal("r", cols, "g", ref_cols),
-                        stage=self.state.stage[parent],
-                        stage_match=equal("s", ref_cols, "g", ref_cols),
+                        set=pset,
+                        relation=relation(table),
+                        columns=cols,
+                        referrer=relation(self.target_catalog.tables[fk.table]),
+                        match=equal("r", fk.columns, "g", fk.ref_columns),
+                        unless=sql.SQL("AND NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
+                            temp(stage), equal("s", fk.ref_columns, "g", fk.ref_columns)
+                        ),
                     )
                 )
-                if cur.rowcount > 0:
-                    kept[parent] = kept.get(parent, 0) + cur.rowcount
-                    sizes[parent] = sizes.get(parent, 0) + cur.rowcount
-                    changed = True
-        for name, count in kept.items():
-            self.report.table(str(name)).rows_kept_referenced = count
-            self.progress.say(f"scope: keeping {count} row(s) of {name} that preserved rows reference")
+            kept = int(_scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(temp(pset))))
+            sizes[name] = kept
+            self.report.table(str(name)).rows_kept_referenced = kept
+            self._take_preserved_digest(cur, tp)
+            if kept:
+                self.progress.say(f"scope: keeping {kept} row(s) of {name} that surviving rows reference")
+
+    def _classify_referenced(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
+        """Drop the *same* rows from the kept set and re-point references to the *alias* rows."""
+        assert self.plan is not None and tp.table.primary_key is not None
+        pk = tp.table.primary_key[0]
+        pset, stage = self.state.preserved[tp.name], self.state.stage[tp.name]
+        keys = [
+            u.columns for u in tp.table.uniques if not u.primary and set(u.columns) <= set(tp.copy_columns)
+        ]
+        same = sql.SQL(" AND ").join(
+            [sql.SQL("true")]
+            + [
+                sql.SQL("{} IS NOT DISTINCT FROM {}").format(sql.Identifier("s", c), sql.Identifier("r", c))
+                for key in keys
+                for c in key
+            ]
+        )
+        cur.execute(query("delete_same_rows", set=pset, stage=stage, pk=pk, same_keys=same))
+        if not keys:
+            return
+        alias = f"dbsync_a_{self.plan.tables.index(tp)}"
+        any_key = sql.SQL(" OR ").join(sql.SQL("({})").format(equal("s", key, "r", key)) for key in keys)
+        cur.execute(query("create_alias_map", alias=alias, set=pset, stage=stage, pk=pk, any_key=any_key))
+        count = int(_scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(temp(alias))))
+        if not count:
+            return
+        self.state.alias[tp.name] = alias
+        cur.execute(
+            sql.SQL("DELETE FROM {} AS r WHERE r.{} IN (SELECT old FROM {})").format(
+                temp(pset), sql.Identifier(pk), temp(alias)
+            )
+        )
+        for edge in self.plan.edges:
+            if edge.parent == tp.name and edge.ref_columns == (pk,) and len(edge.columns) == 1:
+                cur.execute(
+                    query(
+                        "update_rekeyed_column",
+                        preserved=self.state.preserved[edge.child],
+                        rekey=alias,
+                        column=edge.columns[0],
+                    )
+                )
+        cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(alias)))
+        pairs = [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
+        self.report.repointed.append({"table": str(tp.name), "column": pk, "ids": pairs})
+        self.progress.say(f"scope: {count} referenced row(s) of {tp.name} are production's under other ids")
+
+    def _take_preserved_digest(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
+        """The digest the "preserved" proof compares with, taken before anything rewrites the set."""
+        pset = self.state.preserved[tp.name]
+        cur.execute(sql.SQL("ANALYZE {}").format(temp(pset)))
+        self.state.preserved_digest[tp.name] = _digest(cur, temp(pset), columns(tp.table.writable_columns))
 
     # -- 7. remap ----------------------------------------------------------------------------
 
@@ -764,6 +834,11 @@ class SyncRun:
             # between final keys, never between UAT's old ids and production's.
             self._resolve_conflicts(cur)
             self._refuse_unique_collisions(cur)
+            for tp in plan.tables:  # what apply will copy; a dry run reports this as its plan
+                copied = _scalar(
+                    cur, sql.SQL("SELECT count(*) FROM {}").format(temp(self.state.stage[tp.name]))
+                )
+                self.report.table(str(tp.name)).rows_copied = int(copied)
 
     def _refuse_unique_collisions(self, cur: psycopg.Cursor[Any]) -> None:
         """A preserved row and an incoming row equal on a unique key cannot both exist: refuse
@@ -985,35 +1060,36 @@ class SyncRun:
             return
         pk = tp.table.primary_key
         joins: list[sql.Composable] = []
-        restored: list[sql.Composable] = []
-        aliases: dict[str, str] = {}
-        mine = self.state.rekey.get(tp.name)
-        if mine is not None:
-            joins.append(
-                sql.SQL("LEFT JOIN {} AS r0 ON r0.new = t.{}").format(temp(mine), sql.Identifier(pk[0]))
-            )
-            aliases[pk[0]] = "r0"
-        for n, edge in enumerate(e for e in self.plan.edges if e.child == tp.name):  # type: ignore[union-attr]
-            theirs = self.state.rekey.get(edge.parent)
-            parent_pk = self.target_catalog.tables[edge.parent].primary_key
-            if theirs is None or edge.ref_columns != parent_pk or len(edge.columns) != 1:
-                continue
-            if edge.columns[0] in aliases:
-                continue
-            alias = f"r{n + 1}"
+        restore: dict[str, list[str]] = {}  # column -> aliases of the maps that turn it back
+        joined: set[tuple[str, str]] = set()
+
+        def join(map_table: str, column: str) -> None:
+            alias = f"m{len(joins)}"
             joins.append(
                 sql.SQL("LEFT JOIN {} AS {} ON {}.new = t.{}").format(
-                    temp(theirs),
-                    sql.Identifier(alias),
-                    sql.Identifier(alias),
-                    sql.Identifier(edge.columns[0]),
+                    temp(map_table), sql.Identifier(alias), sql.Identifier(alias), sql.Identifier(column)
                 )
             )
-            aliases[edge.columns[0]] = alias
+            restore.setdefault(column, []).append(alias)
+
+        if tp.name in self.state.rekey:
+            join(self.state.rekey[tp.name], pk[0])
+        for edge in self.plan.edges:  # type: ignore[union-attr]
+            parent_pk = self.target_catalog.tables[edge.parent].primary_key
+            if edge.child != tp.name or edge.ref_columns != parent_pk or len(edge.columns) != 1:
+                continue
+            if edge.parent == tp.name and edge.columns[0] == pk[0]:
+                continue
+            for maps in (self.state.rekey, self.state.alias):
+                if edge.parent in maps and (maps[edge.parent], edge.columns[0]) not in joined:
+                    joined.add((maps[edge.parent], edge.columns[0]))
+                    join(maps[edge.parent], edge.columns[0])
+        restored: list[sql.Composable] = []
         for c in tp.table.writable_columns:
-            if c in aliases:
+            if c in restore:
+                olds = [sql.SQL("{}.old").format(sql.Identifier(a)) for a in restore[c]]
                 restored.append(
-                    sql.SQL("coalesce({}.old, t.{})").format(sql.Identifier(aliases[c]), sql.Identifier(c))
+                    sql.SQL("coalesce({}, t.{})").format(sql.SQL(", ").join(olds), sql.Identifier(c))
                 )
             else:
                 restored.append(sql.Identifier("t", c))
