@@ -54,7 +54,7 @@ def test_declared_natural_keys_extend_the_defaults(tmp_path: Path) -> None:
 
 
 def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="must end in .toml"):
+    with pytest.raises(ConfigError, match=r"must end in \.toml"):
         (tmp_path / "c.ini").write_text("")
         load_config(tmp_path / "c.ini")
     with pytest.raises(ConfigError, match="cannot read config file"):

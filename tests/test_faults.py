@@ -19,8 +19,20 @@ from tests.checksum import snapshot
 from tests.test_sync import execute, ok, rows, sync
 
 CHECKPOINTS = [
-    "connect", "inspect", "plan", "lock", "stage", "scope", "remap", "rekey",
-    "apply", "apply.insert", "sequences", "prove", "prove.end", "commit",
+    "connect",
+    "inspect",
+    "plan",
+    "lock",
+    "stage",
+    "scope",
+    "remap",
+    "rekey",
+    "apply",
+    "apply.insert",
+    "sequences",
+    "prove",
+    "prove.end",
+    "commit",
 ]
 # Before the target transaction opens nothing can have changed, and the run fails as an
 # internal error (exit 1); from "lock" on, the transaction is rolled back (exit 4).
@@ -99,7 +111,9 @@ def test_failed_proof_rolls_back_and_names_the_table(make_db: Any, tmp_path: Pat
     assert snapshot(uat).checksum == before.checksum
 
 
-def test_dangling_reference_from_preserved_row_fails_the_foreign_key_proof(make_db: Any, tmp_path: Path) -> None:
+def test_dangling_reference_from_preserved_row_fails_the_foreign_key_proof(
+    make_db: Any, tmp_path: Path
+) -> None:
     """A UAT test tenant's order that points at another (non-test) tenant's customer: that
     customer is replaced, so the reference would dangle. The anti-join proof names the
     constraint and the run is rolled back."""

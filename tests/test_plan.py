@@ -24,7 +24,9 @@ def table(name: str, *cols: Column, pk: str | None = "id", uniques: tuple[Unique
 
 
 def fk(child: str, column: str, parent: str, deferrable: bool = True, on_delete: str = "a") -> ForeignKey:
-    return ForeignKey(f"{child}_{column}_fk", T(child), (column,), T(parent), ("id",), deferrable, on_delete, True)
+    return ForeignKey(
+        f"{child}_{column}_fk", T(child), (column,), T(parent), ("id",), deferrable, on_delete, True
+    )
 
 
 def catalog(tables: list[Table], fks: list[ForeignKey]) -> Catalog:
@@ -94,7 +96,9 @@ def test_tenant_column_without_foreign_key_gets_a_virtual_edge() -> None:
     tables = [*BASE_TABLES, table("apps_reports_report", col("tenant_id"))]
     plan = plan_for(tables=tables)
     assert plan.table(T("apps_reports_report")).role == "scoped"
-    assert any(e.child == T("apps_reports_report") and e.parent == T("apps_tenants_tenant") for e in plan.edges)
+    assert any(
+        e.child == T("apps_reports_report") and e.parent == T("apps_tenants_tenant") for e in plan.edges
+    )
 
 
 def test_reference_to_excluded_table_without_natural_key_is_refused_by_name() -> None:
@@ -139,7 +143,9 @@ def test_schema_drift_is_named() -> None:
     source_tables = list(BASE_TABLES)
     source_tables[5] = table("apps_catalog_product", col("name", "character varying(10)"))
     source = catalog(source_tables, BASE_FKS)
-    with pytest.raises(SchemaError, match=r"apps_catalog_product\.name is character varying\(10\) in the source"):
+    with pytest.raises(
+        SchemaError, match=r"apps_catalog_product\.name is character varying\(10\) in the source"
+    ):
         plan_for(source=source)
 
 

@@ -50,7 +50,9 @@ def sync(
     source: str, target: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     report_path = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
-    proc = dbsync("sync", "--source", source, "--target", target, "--report", str(report_path), *extra, env=env)
+    proc = dbsync(
+        "sync", "--source", source, "--target", target, "--report", str(report_path), *extra, env=env
+    )
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return proc, report
 
@@ -84,7 +86,9 @@ def tenant_rows(url: str, template: str, test: bool) -> Counter[tuple[Any, ...]]
     return Counter(rows(url, template.format(where=where)))
 
 
-def test_business_data_replaced_and_test_tenants_preserved(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+def test_business_data_replaced_and_test_tenants_preserved(
+    prod_url: str, uat_url: str, tmp_path: Path
+) -> None:
     prod_before = snapshot(prod_url)
     uat_test_orders = tenant_rows(uat_url, ORDERS_BY_TENANT, test=True)
     uat_test_lines = tenant_rows(uat_url, LINES_BY_TENANT, test=True)
@@ -99,25 +103,44 @@ def test_business_data_replaced_and_test_tenants_preserved(prod_url: str, uat_ur
     # Production is only read.
     assert snapshot(prod_url).checksum == prod_before.checksum
     # Tenants: production's real ones plus UAT's test ones; production's test tenants are gone.
-    prod_tenants = {r[0] for r in rows(prod_url, f"SELECT schema_name FROM apps_tenants_tenant WHERE NOT ({TEST_TENANTS})")}
-    uat_test_tenants = {r[0] for r in rows(uat_url, f"SELECT schema_name FROM apps_tenants_tenant WHERE {TEST_TENANTS}")}
+    prod_tenants = {
+        r[0]
+        for r in rows(prod_url, f"SELECT schema_name FROM apps_tenants_tenant WHERE NOT ({TEST_TENANTS})")
+    }
+    uat_test_tenants = {
+        r[0] for r in rows(uat_url, f"SELECT schema_name FROM apps_tenants_tenant WHERE {TEST_TENANTS}")
+    }
     # (uat_test_tenants is read after the sync: they must still be there)
     assert uat_test_tenants == {"test_alpha", "test_beta"}
-    assert {r[0] for r in rows(uat_url, "SELECT schema_name FROM apps_tenants_tenant")} == prod_tenants | uat_test_tenants
+    assert {
+        r[0] for r in rows(uat_url, "SELECT schema_name FROM apps_tenants_tenant")
+    } == prod_tenants | uat_test_tenants
     # Orders, lines and shipments (scoped only through foreign keys) follow their tenants.
     assert tenant_rows(uat_url, ORDERS_BY_TENANT, test=False) == prod_orders
     assert tenant_rows(uat_url, LINES_BY_TENANT, test=False) == prod_lines
     assert tenant_rows(uat_url, ORDERS_BY_TENANT, test=True) == uat_test_orders
     assert tenant_rows(uat_url, LINES_BY_TENANT, test=True) == uat_test_lines
     # Real-tenant rows keep production's ids.
-    prod_ids = set(rows(prod_url, f"SELECT o.id, o.total FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE NOT (t.{TEST_TENANTS})"))
-    uat_ids = set(rows(uat_url, f"SELECT o.id, o.total FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE NOT (t.{TEST_TENANTS})"))
+    prod_ids = set(
+        rows(
+            prod_url,
+            f"SELECT o.id, o.total FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE NOT (t.{TEST_TENANTS})",
+        )
+    )
+    uat_ids = set(
+        rows(
+            uat_url,
+            f"SELECT o.id, o.total FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE NOT (t.{TEST_TENANTS})",
+        )
+    )
     assert prod_ids == uat_ids
     assert all(p["ok"] for p in report["proofs"])
 
 
 def test_production_test_tenant_rows_are_never_copied(prod_url: str, uat_url: str, tmp_path: Path) -> None:
-    prod_test = {r[0] for r in rows(prod_url, f"SELECT schema_name FROM apps_tenants_tenant WHERE {TEST_TENANTS}")}
+    prod_test = {
+        r[0] for r in rows(prod_url, f"SELECT schema_name FROM apps_tenants_tenant WHERE {TEST_TENANTS}")
+    }
     assert prod_test  # the sample has production test tenants
     test_lines = rows(
         prod_url,
@@ -133,16 +156,24 @@ def test_production_test_tenant_rows_are_never_copied(prod_url: str, uat_url: st
     assert total_excluded > len(test_lines)
 
 
-def test_users_remapped_by_username_else_to_the_superuser(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+def test_users_remapped_by_username_else_to_the_superuser(
+    prod_url: str, uat_url: str, tmp_path: Path
+) -> None:
     prod_creators = dict(
-        rows(prod_url, "SELECT o.id, u.username FROM apps_orders_order o JOIN auth_user u ON u.id = o.created_by_id")
+        rows(
+            prod_url,
+            "SELECT o.id, u.username FROM apps_orders_order o JOIN auth_user u ON u.id = o.created_by_id",
+        )
     )
     uat_users = {r[0] for r in rows(uat_url, "SELECT username FROM auth_user")}
     users_before = snapshot(uat_url).tables["public.auth_user"]
     proc, report = sync(prod_url, uat_url, tmp_path)
     ok(proc)
     after = dict(
-        rows(uat_url, "SELECT o.id, u.username FROM apps_orders_order o JOIN auth_user u ON u.id = o.created_by_id")
+        rows(
+            uat_url,
+            "SELECT o.id, u.username FROM apps_orders_order o JOIN auth_user u ON u.id = o.created_by_id",
+        )
     )
     checked = Counter[str]()
     for order_id, username in prod_creators.items():
@@ -186,7 +217,10 @@ def test_preserved_rows_colliding_with_production_ids_are_rekeyed(
 ) -> None:
     test_order_ids = {
         r[0]
-        for r in rows(uat_url, f"SELECT o.id FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE t.{TEST_TENANTS}")
+        for r in rows(
+            uat_url,
+            f"SELECT o.id FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE t.{TEST_TENANTS}",
+        )
     }
     prod_order_ids = {r[0] for r in rows(prod_url, "SELECT id FROM apps_orders_order")}
     colliding = test_order_ids & prod_order_ids
@@ -202,9 +236,9 @@ def test_preserved_rows_colliding_with_production_ids_are_rekeyed(
     assert all(new > max_prod for new in mapping.values())
     # References followed the new ids: the test tenants' orders, customers and lines still join.
     assert tenant_rows(uat_url, ORDERS_BY_TENANT, test=True) == uat_test_orders
-    assert rows(uat_url, "SELECT count(*) FROM apps_orders_order WHERE id = ANY(%s)", (list(mapping.values()),)) == [
-        (len(mapping),)
-    ]
+    assert rows(
+        uat_url, "SELECT count(*) FROM apps_orders_order WHERE id = ANY(%s)", (list(mapping.values()),)
+    ) == [(len(mapping),)]
 
 
 def test_second_sync_is_stable(prod_url: str, uat_url: str, tmp_path: Path) -> None:
@@ -218,7 +252,9 @@ def test_second_sync_is_stable(prod_url: str, uat_url: str, tmp_path: Path) -> N
 
 
 def test_sequences_move_past_every_id_with_headroom(prod_url: str, uat_url: str, tmp_path: Path) -> None:
-    proc, report = sync(prod_url, uat_url, tmp_path, "--config", str(_write(tmp_path, "c.toml", "sequence_headroom = 500\n")))
+    proc, report = sync(
+        prod_url, uat_url, tmp_path, "--config", str(_write(tmp_path, "c.toml", "sequence_headroom = 500\n"))
+    )
     ok(proc)
     assert report["sequences"]
     for seq in report["sequences"]:
@@ -266,10 +302,16 @@ def test_membership_collapse_keeps_one_by_default_and_can_refuse(
     proc, report = sync(prod_url, uat_url, tmp_path)
     ok(proc)
     conflicts = report["remap_conflicts"]
-    assert conflicts and conflicts[0]["table"] == "apps_tenants_tenantuser" and conflicts[0]["policy"] == "keep_one"
+    assert (
+        conflicts
+        and conflicts[0]["table"] == "apps_tenants_tenantuser"
+        and conflicts[0]["policy"] == "keep_one"
+    )
     entry = next(t for t in report["tables"] if t["table"] == "apps_tenants_tenantuser")
     assert entry["rows_dropped_conflicts"] == sum(c["rows"] for c in conflicts)
-    dupes = rows(uat_url, "SELECT tenant_id, user_id FROM apps_tenants_tenantuser GROUP BY 1, 2 HAVING count(*) > 1")
+    dupes = rows(
+        uat_url, "SELECT tenant_id, user_id FROM apps_tenants_tenantuser GROUP BY 1, 2 HAVING count(*) > 1"
+    )
     assert dupes == []
 
 
@@ -334,7 +376,10 @@ def test_reference_to_excluded_table_without_natural_key_is_refused(
     assert "apps_customers_customer.badge_id" in proc.stderr and "natural_keys.auth_badge" in proc.stderr
     assert snapshot(uat_url).checksum == before.checksum
     # Declaring the natural key makes it work, remapping by label.
-    execute(prod_url, "INSERT INTO auth_badge (id, label) VALUES (1, 'gold'); UPDATE apps_customers_customer SET badge_id = 1 WHERE id % 3 = 0")
+    execute(
+        prod_url,
+        "INSERT INTO auth_badge (id, label) VALUES (1, 'gold'); UPDATE apps_customers_customer SET badge_id = 1 WHERE id % 3 = 0",
+    )
     execute(uat_url, "INSERT INTO auth_badge (id, label) VALUES (7, 'gold')")
     config = _write(tmp_path, "c.toml", "[natural_keys]\nauth_badge = ['label']\n")
     ok(sync(prod_url, uat_url, tmp_path, "--config", str(config))[0])
@@ -385,7 +430,10 @@ def test_two_databases_on_one_cluster_are_not_the_same(make_db: Any, tmp_path: P
 def test_missing_tenant_or_user_table_is_bad_input(
     prod_url: str, uat_url: str, tmp_path: Path, change: str, expected: str
 ) -> None:
-    execute(uat_url, "DROP TABLE apps_tenants_tenant CASCADE" if change == "tenants" else "DROP TABLE auth_user CASCADE")
+    execute(
+        uat_url,
+        "DROP TABLE apps_tenants_tenant CASCADE" if change == "tenants" else "DROP TABLE auth_user CASCADE",
+    )
     before = snapshot(uat_url)
     proc, _ = sync(prod_url, uat_url, tmp_path)
     assert proc.returncode == 2
@@ -394,7 +442,9 @@ def test_missing_tenant_or_user_table_is_bad_input(
     assert snapshot(uat_url).checksum == before.checksum
 
 
-def test_connection_problems_are_one_sentence_without_secrets(prod_url: Any, uat_url: Any, tmp_path: Path) -> None:
+def test_connection_problems_are_one_sentence_without_secrets(
+    prod_url: Any, uat_url: Any, tmp_path: Path
+) -> None:
     cluster = prod_url.cluster
     wrong_password = cluster.url(prod_url.dbname, user="secret_user", password="not-the-pw-XyZ")
     proc, report = sync(wrong_password, uat_url, tmp_path)
@@ -429,7 +479,10 @@ def test_source_role_with_select_only(prod_url: Any, uat_url: str, tmp_path: Pat
 
 def test_secrets_from_url_never_printed(make_db: Any, tmp_path: Path) -> None:
     prod_url, uat_url = make_db(0, "prod"), make_db(1, "uat")
-    execute(uat_url, "DO $$ BEGIN CREATE ROLE secret_user2 LOGIN SUPERUSER PASSWORD 'P@ss w0rd!'; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    execute(
+        uat_url,
+        "DO $$ BEGIN CREATE ROLE secret_user2 LOGIN SUPERUSER PASSWORD 'P@ss w0rd!'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    )
     target = uat_url.cluster.url(uat_url.dbname, user="secret_user2", password="P@ss w0rd!")
     assert "P%40ss%20w0rd%21" in target
     proc, report = sync(prod_url, target, tmp_path, env={"DBSYNC_FAULT": "rekey"})
@@ -443,13 +496,31 @@ def test_report_records_tables_proofs_and_steps(prod_url: str, uat_url: str, tmp
     proc, report = sync(prod_url, uat_url, tmp_path)
     ok(proc)
     assert [s["name"] for s in report["steps"]] == [
-        "connect", "inspect", "plan", "lock", "stage", "scope", "remap", "rekey",
-        "apply", "sequences", "prove", "commit",
+        "connect",
+        "inspect",
+        "plan",
+        "lock",
+        "stage",
+        "scope",
+        "remap",
+        "rekey",
+        "apply",
+        "sequences",
+        "prove",
+        "commit",
     ]
     assert all(s["status"] == "ok" for s in report["steps"])
     proof_kinds = {p["name"] for p in report["proofs"]}
-    assert proof_kinds >= {"transit", "row_counts", "content", "preserved", "untouched", "foreign_key",
-                           "fallback_user", "sequence"}
+    assert proof_kinds >= {
+        "transit",
+        "row_counts",
+        "content",
+        "preserved",
+        "untouched",
+        "foreign_key",
+        "fallback_user",
+        "sequence",
+    }
     fk_subjects = {p["subject"] for p in report["proofs"] if p["name"] == "foreign_key"}
     assert any("apps_orders_orderline" in s for s in fk_subjects)
     for t in report["tables"]:
