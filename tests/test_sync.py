@@ -532,3 +532,63 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+GENERIC_TARGETS = """
+SELECT t.schema_name, n.body, ct.model,
+       coalesce(o.total::text, c.name, s.name) AS target
+FROM apps_notes_note n
+JOIN apps_tenants_tenant t ON t.id = n.tenant_id
+JOIN django_content_type ct ON ct.id = n.content_type_id
+LEFT JOIN apps_orders_order o ON ct.model = 'order' AND o.id = n.object_id AND o.tenant_id = n.tenant_id
+LEFT JOIN apps_customers_customer c ON ct.model = 'customer' AND c.id = n.object_id AND c.tenant_id = n.tenant_id
+LEFT JOIN apps_suppliers_supplier s ON ct.model = 'supplier' AND s.id = n.object_id AND s.tenant_id = n.tenant_id
+WHERE t.schema_name LIKE 'test\\_%'
+"""
+
+
+def test_generic_relations_follow_rekeyed_rows(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+    """A preserved note points at its object through (content_type_id, object_id); when the
+    object is re-keyed, the note must follow it, not silently point at production's row."""
+    before = Counter(rows(uat_url, GENERIC_TARGETS))
+    assert before and all(r[3] is not None for r in before)  # every note resolves in UAT
+    proc, report = sync(prod_url, uat_url, tmp_path)
+    ok(proc)
+    assert Counter(rows(uat_url, GENERIC_TARGETS)) == before
+    assert any(g["table"] == "apps_notes_note" for g in report["generic_relations"])
+
+
+def test_generic_relation_rows_of_test_tenants_are_scoped_without_tenant_column(
+    prod_url: str, uat_url: str, tmp_path: Path
+) -> None:
+    """A global table of tags on any object (like django-taggit's TaggedItem): tags on test
+    tenants' objects belong to those tenants, on both sides."""
+    ddl = (
+        "CREATE TABLE apps_tags_taggeditem (id bigserial PRIMARY KEY, label text NOT NULL, "
+        "content_type_id integer NOT NULL REFERENCES django_content_type DEFERRABLE INITIALLY DEFERRED, "
+        "object_id bigint NOT NULL)"
+    )
+    tag_orders = (
+        "INSERT INTO apps_tags_taggeditem (label, content_type_id, object_id) "
+        "SELECT '{side}-' || t.schema_name, ct.id, o.id FROM apps_orders_order o "
+        "JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
+        "JOIN django_content_type ct ON (ct.app_label, ct.model) = ('apps_orders', 'order')"
+    )
+    for url, side in ((prod_url, "prod"), (uat_url, "uat")):
+        execute(url, ddl)
+        execute(url, tag_orders.format(side=side))
+    proc, report = sync(prod_url, uat_url, tmp_path)
+    ok(proc)
+    labels = Counter(r[0] for r in rows(uat_url, "SELECT label FROM apps_tags_taggeditem"))
+    # production's test tenants' tags are not copied; UAT's test tenants' tags are preserved
+    assert not [label for label in labels if label.startswith("prod-test_")]
+    assert {label for label in labels if label.startswith("uat-")} == {"uat-test_alpha", "uat-test_beta"}
+    # and each preserved tag still points at an order of its own tenant
+    resolved = rows(
+        uat_url,
+        "SELECT count(*) FROM apps_tags_taggeditem g JOIN apps_orders_order o ON o.id = g.object_id "
+        "JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE g.label = 'uat-' || t.schema_name",
+    )
+    assert resolved == [(sum(n for label, n in labels.items() if label.startswith("uat-")),)]
+    entry = next(t for t in report["tables"] if t["table"] == "apps_tags_taggeditem")
+    assert entry["role"] == "scoped" and entry["rows_preserved"] > 0 and entry["rows_excluded_test"] > 0

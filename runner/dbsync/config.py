@@ -56,6 +56,14 @@ class UsersConfig(_Strict):
     )
 
 
+class GenericRelationConfig(_Strict):
+    """A Django-style generic foreign key: a content type column plus an object id column."""
+
+    table: str
+    content_type_column: str = "content_type_id"
+    object_id_column: str = "object_id"
+
+
 class SyncConfig(_Strict):
     """Everything ``dbsync sync`` can be told; every field has the seed's default."""
 
@@ -76,6 +84,18 @@ class SyncConfig(_Strict):
         default_factory=dict,
         description="Synced table -> what to do when remapping makes rows collide on a unique "
         "constraint. Default: keep_one.",
+    )
+    content_type_table: str = Field(
+        "django_content_type",
+        description="Table of (id, app_label, model) that generic relations point through; "
+        "model 'm' of app 'a' is the table 'a_m', as Django names tables by default.",
+    )
+    detect_generic_relations: bool = Field(
+        True,
+        description="Treat content_type_id + object_id (or object_pk) column pairs as generic relations.",
+    )
+    generic_relations: list[GenericRelationConfig] = Field(
+        default_factory=list, description="Generic relations to use besides the detected ones."
     )
     sequence_headroom: int = Field(100_000, ge=0)
     lock_timeout_seconds: float = Field(30, gt=0)

@@ -67,6 +67,17 @@ class Remap:
 
 
 @dataclass(frozen=True)
+class GenericRelation:
+    """Rows of ``table`` point at a row of whichever table ``content_type_column`` names, by
+    that row's primary key in ``object_id_column`` (Django's GenericForeignKey)."""
+
+    table: TableName
+    content_type_column: str
+    object_id_column: str
+    object_id_type: str
+
+
+@dataclass(frozen=True)
 class TablePlan:
     table: Table
     role: Role
@@ -92,6 +103,8 @@ class Plan:
     outside_fks: tuple[ForeignKey, ...]  # from excluded/untouched tables into synced ones
     maps: tuple[NaturalKeyMap, ...]  # dependencies first
     truncatable: frozenset[TableName]
+    content_type_table: TableName | None = None
+    generic: tuple[GenericRelation, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
     def table(self, name: TableName) -> TablePlan:
@@ -252,8 +265,12 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         if not any(e.child == name and e.columns == (key,) and e.parent == tenant_name for e in edges):
             edges.append(Edge(f"{name.name}.{key} (no foreign key)", name, (key,), tenant_name, tenant_pk))
 
-    # Scoped: the tenant table and everything that reaches it through edges.
-    scoped = {tenant_name}
+    content_types = target.find(config.content_type_table, config.schemas)
+    generic = _generic_relations(target, config, synced, content_types)
+
+    # Scoped: the tenant table and everything that reaches it through edges; rows of a
+    # generic relation belong to whatever tenant their object belongs to.
+    scoped = {tenant_name} | {g.table for g in generic}
     changed = True
     while changed:
         changed = False
@@ -348,6 +365,8 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         outside_fks=tuple(outside),
         maps=maps,
         truncatable=_truncatable(synced_set, fks),
+        content_type_table=content_types,
+        generic=generic,
         warnings=tuple(warnings),
     )
 
@@ -423,6 +442,49 @@ def _natural_key_maps(
             raise Refused(f"{why} by a column other than its primary key, which dbsync cannot remap")
         build(fk.ref_table, why)
     return tuple(ordered)
+
+
+def _generic_relations(
+    target: Catalog, config: SyncConfig, synced: list[TableName], content_types: TableName | None
+) -> tuple[GenericRelation, ...]:
+    """Detected (``content_type_id`` referencing the content type table, beside ``object_id``
+    or ``object_pk``) and configured generic relations of synced tables."""
+    found: dict[TableName, GenericRelation] = {}
+    if content_types is not None and config.detect_generic_relations:
+        for name in synced:
+            table = target.tables[name]
+            for fk in target.foreign_keys:
+                if fk.table != name or fk.ref_table != content_types or fk.columns != ("content_type_id",):
+                    continue
+                for id_column in ("object_id", "object_pk"):
+                    column = table.column(id_column)
+                    if column is not None:
+                        found[name] = GenericRelation(name, "content_type_id", id_column, column.type)
+                        break
+    for declared in config.generic_relations:
+        if content_types is None:
+            raise ConfigError(
+                f"generic_relations: the content type table {config.content_type_table!r} does not "
+                "exist in the target"
+            )
+        resolved = target.find(declared.table, config.schemas)
+        if resolved is None or resolved not in synced:
+            raise ConfigError(f"generic_relations: table {declared.table!r} is not a synced table")
+        name = resolved
+        table = target.tables[name]
+        _require_columns(
+            table,
+            [declared.content_type_column, declared.object_id_column],
+            "generic_relations",
+            "target",
+        )
+        found[name] = GenericRelation(
+            name,
+            declared.content_type_column,
+            declared.object_id_column,
+            table.column(declared.object_id_column).type,  # type: ignore[union-attr]
+        )
+    return tuple(found[n] for n in sorted(found))
 
 
 def _truncatable(synced: set[TableName], fks: list[ForeignKey]) -> frozenset[TableName]:

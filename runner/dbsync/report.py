@@ -73,6 +73,7 @@ class Report:
     remap_conflicts: list[dict[str, Any]] = field(default_factory=list)
     rekeys: list[dict[str, Any]] = field(default_factory=list)
     repointed: list[dict[str, Any]] = field(default_factory=list)
+    generic_relations: list[dict[str, Any]] = field(default_factory=list)
     sequences: list[dict[str, Any]] = field(default_factory=list)
     proofs: list[Proof] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

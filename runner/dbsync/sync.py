@@ -45,7 +45,7 @@ from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .identity import identify, refuse_same_database
-from .plan import Plan, TablePlan, make_plan
+from .plan import GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .redact import redact
 from .report import Proof, Report, TableEntry
@@ -53,6 +53,26 @@ from .sqlfiles import query
 from .sqlparts import columns, equal, not_null, relation, temp
 
 Digest = tuple[int, int]  # (rows, sum of 64-bit row hashes)
+
+
+@dataclass(frozen=True)
+class _GenericEdge:
+    """One generic relation narrowed to one content type: rows of ``relation.table`` whose
+    content type column equals ``content_type`` point at ``parent`` rows by primary key."""
+
+    relation: GenericRelation
+    content_type: Any
+    parent: TableName
+    parent_pk: str
+
+    def match(self, child: str = "c", parent: str = "p") -> sql.Composed:
+        """The join condition between a generic row (alias ``child``) and a parent row."""
+        return sql.SQL("{} = {} AND {}::text = {}::text").format(
+            sql.Identifier(child, self.relation.content_type_column),
+            sql.Literal(self.content_type),
+            sql.Identifier(child, self.relation.object_id_column),
+            sql.Identifier(parent, self.parent_pk),
+        )
 
 
 @dataclass
@@ -63,6 +83,7 @@ class _State:
     preserved: dict[TableName, str] = field(default_factory=dict)
     rekey: dict[TableName, str] = field(default_factory=dict)
     alias: dict[TableName, str] = field(default_factory=dict)
+    content_types: dict[str, dict[Any, TableName]] = field(default_factory=dict)  # side -> id -> table
     maps: dict[TableName, str] = field(default_factory=dict)
     before: dict[TableName, Digest] = field(default_factory=dict)
     preserved_digest: dict[TableName, Digest] = field(default_factory=dict)
@@ -82,6 +103,26 @@ def _scalar(cur: psycopg.Cursor[Any], statement: sql.Composed | sql.SQL) -> Any:
     cur.execute(statement)
     row = cur.fetchone()
     return None if row is None else row[0]
+
+
+def _generic_restore(
+    edge: _GenericEdge,
+) -> tuple[Callable[[sql.Identifier], sql.Composable], Callable[[sql.Identifier], sql.Composable]]:
+    """Join condition and old-value expression that turn a followed generic reference back."""
+    rel = edge.relation
+
+    def on(m: sql.Identifier) -> sql.Composable:
+        return sql.SQL("{} = {} AND {}.new::text = {}::text").format(
+            sql.Identifier("t", rel.content_type_column),
+            sql.Literal(edge.content_type),
+            m,
+            sql.Identifier("t", rel.object_id_column),
+        )
+
+    def old(m: sql.Identifier) -> sql.Composable:
+        return sql.SQL("CAST({}.old::text AS {})").format(m, sql.SQL(rel.object_id_type))
+
+    return on, old
 
 
 def _plain(value: Any) -> Any:
@@ -335,30 +376,82 @@ class SyncRun:
         relations: dict[TableName, sql.Composable],
         cols: dict[TableName, tuple[str, ...]],
         seeded: dict[TableName, int],
+        side: str,
     ) -> dict[TableName, int]:
-        """Grow the row sets along every edge until nothing is added; returns set sizes."""
+        """Grow the row sets along every edge (foreign keys, and the generic relations as the
+        content types of ``side`` resolve them) until nothing is added; returns set sizes."""
         assert self.plan is not None
+        links: list[tuple[TableName, TableName, sql.Composable]] = [
+            (e.child, e.parent, equal("p", e.ref_columns, "c", e.columns)) for e in self.plan.edges
+        ]
+        links += [(g.relation.table, g.parent, g.match()) for g in self._generic_edges(side)]
         sizes = dict(seeded)
         changed = True
         while changed:
             changed = False
-            for edge in self.plan.edges:
-                if not sizes.get(edge.parent):
+            for child, parent, match in links:
+                if not sizes.get(parent):
                     continue
                 cur.execute(
                     query(
                         "insert_referencing_rows",
-                        child_set=sets[edge.child],
-                        parent_set=sets[edge.parent],
-                        relation=relations[edge.child],
-                        columns=columns(cols[edge.child], "c"),
-                        match=equal("p", edge.ref_columns, "c", edge.columns),
+                        child_set=sets[child],
+                        parent_set=sets[parent],
+                        relation=relations[child],
+                        columns=columns(cols[child], "c"),
+                        match=match,
                     )
                 )
                 if cur.rowcount > 0:
-                    sizes[edge.child] = sizes.get(edge.child, 0) + cur.rowcount
+                    sizes[child] = sizes.get(child, 0) + cur.rowcount
                     changed = True
         return sizes
+
+    def _generic_edges(self, side: str) -> list[_GenericEdge]:
+        assert self.plan is not None
+        edges = []
+        for relation_ in self.plan.generic:
+            for content_type, parent in self.state.content_types.get(side, {}).items():
+                pk = self.target_catalog.tables[parent].primary_key
+                if pk and len(pk) == 1:
+                    edges.append(_GenericEdge(relation_, content_type, parent, pk[0]))
+        return edges
+
+    def _read_content_types(self, conn: Connection, catalog: Catalog) -> dict[Any, TableName]:
+        """Content type id -> the synced table it names (Django's default table name)."""
+        assert self.plan is not None
+        if self.plan.content_type_table is None or self.plan.content_type_table not in catalog.tables:
+            return {}
+        synced = set(self.plan.synced)
+        with conn.cursor() as cur:
+            cur.execute(
+                query("select_content_types", relation=relation(catalog.tables[self.plan.content_type_table]))
+            )
+            found = {}
+            for content_type, app_label, model in cur.fetchall():
+                for schema in self.config.schemas:
+                    name = TableName(schema, f"{app_label}_{model}")
+                    if name in synced:
+                        found[content_type] = name
+                        break
+        return found
+
+    def _follow_generic(self, cur: psycopg.Cursor[Any], parent: TableName, map_table: str) -> None:
+        """Apply an old -> new id map of ``parent`` to the preserved generic references to it."""
+        for edge in self._generic_edges("target"):
+            if edge.parent != parent:
+                continue
+            cur.execute(
+                query(
+                    "update_generic_reference",
+                    preserved=self.state.preserved[edge.relation.table],
+                    map=map_table,
+                    id_column=edge.relation.object_id_column,
+                    ct_column=edge.relation.content_type_column,
+                    content_type=edge.content_type,
+                    id_type=sql.SQL(edge.relation.object_id_type),
+                )
+            )
 
     def _new_sets(
         self,
@@ -408,7 +501,19 @@ class SyncRun:
             stage_cols = {tp.name: tp.copy_columns for tp in plan.tables}
             excluded_sets = self._new_sets(cur, "dbsync_x_", stage_rel, stage_cols)
             seeded = self._seed_tenants(cur, excluded_sets[tenant], stage_rel[tenant], stage_cols[tenant])
-            sizes = self._closure(cur, excluded_sets, stage_rel, stage_cols, {tenant: seeded})
+            if plan.generic:
+                assert self.src is not None
+                self.state.content_types["source"] = self._read_content_types(self.src, self.source_catalog)
+                self.state.content_types["target"] = self._read_content_types(self.tgt, self.target_catalog)
+                self.report.generic_relations = [
+                    {
+                        "table": str(g.table),
+                        "content_type_column": g.content_type_column,
+                        "object_id_column": g.object_id_column,
+                    }
+                    for g in plan.generic
+                ]
+            sizes = self._closure(cur, excluded_sets, stage_rel, stage_cols, {tenant: seeded}, "source")
             for tp in plan.tables:
                 if sizes.get(tp.name):
                     cur.execute(
@@ -434,7 +539,7 @@ class SyncRun:
                 )
                 del i
             seeded = self._seed_tenants(cur, preserved[tenant], live_rel[tenant], live_cols[tenant])
-            sizes = self._closure(cur, preserved, live_rel, live_cols, {tenant: seeded})
+            sizes = self._closure(cur, preserved, live_rel, live_cols, {tenant: seeded}, "target")
             for tp in plan.tables:
                 self.report.table(str(tp.name)).rows_preserved = sizes.get(tp.name, 0)
             self.progress.say(f"scope: {seeded} UAT test tenant(s), {sum(sizes.values())} row(s) preserved")
@@ -465,12 +570,19 @@ class SyncRun:
             name, table = tp.name, tp.table
             pset, stage = self.state.preserved[name], self.state.stage[name]
             cols = columns(table.writable_columns, "g")
-            edges = [e for e in plan.edges if e.parent == name]
+            links: list[tuple[TableName, sql.Composable]] = [
+                (e.child, equal("r", e.columns, "g", e.ref_columns)) for e in plan.edges if e.parent == name
+            ]
+            links += [
+                (g.relation.table, g.match("r", "g"))
+                for g in self._generic_edges("target")
+                if g.parent == name
+            ]
             changed = True
             while changed:  # a self-reference (a category's parent) needs more than one pass
                 changed = False
-                for edge in edges:
-                    if not sizes.get(edge.child):
+                for child, match in links:
+                    if not sizes.get(child):
                         continue
                     cur.execute(
                         query(
@@ -478,8 +590,8 @@ class SyncRun:
                             set=pset,
                             relation=relation(table),
                             columns=cols,
-                            referrer=temp(self.state.preserved[edge.child]),
-                            match=equal("r", edge.columns, "g", edge.ref_columns),
+                            referrer=temp(self.state.preserved[child]),
+                            match=match,
                             unless=sql.SQL(""),
                         )
                     )
@@ -552,6 +664,7 @@ class SyncRun:
                         column=edge.columns[0],
                     )
                 )
+        self._follow_generic(cur, tp.name, alias)
         cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(alias)))
         pairs = [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
         self.report.repointed.append({"table": str(tp.name), "column": pk, "ids": pairs})
@@ -723,7 +836,8 @@ class SyncRun:
                 drop_seeds[tp.name] = drop_seeds.get(tp.name, 0) + cur.rowcount
         if drop_sets is None:
             return
-        sizes = self._closure(cur, drop_sets, stage_rel, stage_cols, drop_seeds)
+        # The stage holds target content type ids by now (the remap step rewrote them).
+        sizes = self._closure(cur, drop_sets, stage_rel, stage_cols, drop_seeds, "target")
         for tp in plan.tables:
             if sizes.get(tp.name):
                 cur.execute(query("delete_set_rows", stage=self.state.stage[tp.name], set=drop_sets[tp.name]))
@@ -823,6 +937,7 @@ class SyncRun:
                                 column=edge.columns[0],
                             )
                         )
+                self._follow_generic(cur, tp.name, rekey)
                 cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(rekey)))
                 ids = [
                     [str(o) if tp.rekey == "uuid" else o, str(n) if tp.rekey == "uuid" else n]
@@ -1060,20 +1175,30 @@ class SyncRun:
             return
         pk = tp.table.primary_key
         joins: list[sql.Composable] = []
-        restore: dict[str, list[str]] = {}  # column -> aliases of the maps that turn it back
-        joined: set[tuple[str, str]] = set()
+        restore: dict[str, list[sql.Composable]] = {}  # column -> expressions of its old value
+        joined: set[tuple[str, str, str]] = set()
 
-        def join(map_table: str, column: str) -> None:
-            alias = f"m{len(joins)}"
-            joins.append(
-                sql.SQL("LEFT JOIN {} AS {} ON {}.new = t.{}").format(
-                    temp(map_table), sql.Identifier(alias), sql.Identifier(alias), sql.Identifier(column)
-                )
+        Build = Callable[[sql.Identifier], sql.Composable]
+
+        def join(map_table: str, column: str, key: str, on: Build, old: Build) -> None:
+            if (map_table, column, key) in joined:
+                return
+            joined.add((map_table, column, key))
+            alias = sql.Identifier(f"m{len(joins)}")
+            joins.append(sql.SQL("LEFT JOIN {} AS {} ON {}").format(temp(map_table), alias, on(alias)))
+            restore.setdefault(column, []).append(old(alias))
+
+        def plain(map_table: str, column: str) -> None:
+            join(
+                map_table,
+                column,
+                "",
+                lambda m: sql.SQL("{}.new = {}").format(m, sql.Identifier("t", column)),
+                lambda m: sql.SQL("{}.old").format(m),
             )
-            restore.setdefault(column, []).append(alias)
 
         if tp.name in self.state.rekey:
-            join(self.state.rekey[tp.name], pk[0])
+            plain(self.state.rekey[tp.name], pk[0])
         for edge in self.plan.edges:  # type: ignore[union-attr]
             parent_pk = self.target_catalog.tables[edge.parent].primary_key
             if edge.child != tp.name or edge.ref_columns != parent_pk or len(edge.columns) != 1:
@@ -1081,15 +1206,20 @@ class SyncRun:
             if edge.parent == tp.name and edge.columns[0] == pk[0]:
                 continue
             for maps in (self.state.rekey, self.state.alias):
-                if edge.parent in maps and (maps[edge.parent], edge.columns[0]) not in joined:
-                    joined.add((maps[edge.parent], edge.columns[0]))
-                    join(maps[edge.parent], edge.columns[0])
+                if edge.parent in maps:
+                    plain(maps[edge.parent], edge.columns[0])
+        for g in self._generic_edges("target"):
+            if g.relation.table != tp.name:
+                continue
+            for maps in (self.state.rekey, self.state.alias):
+                if g.parent in maps:
+                    on, old = _generic_restore(g)
+                    join(maps[g.parent], g.relation.object_id_column, str(g.content_type), on, old)
         restored: list[sql.Composable] = []
         for c in tp.table.writable_columns:
             if c in restore:
-                olds = [sql.SQL("{}.old").format(sql.Identifier(a)) for a in restore[c]]
                 restored.append(
-                    sql.SQL("coalesce({}, t.{})").format(sql.SQL(", ").join(olds), sql.Identifier(c))
+                    sql.SQL("coalesce({}, t.{})").format(sql.SQL(", ").join(restore[c]), sql.Identifier(c))
                 )
             else:
                 restored.append(sql.Identifier("t", c))
