@@ -592,3 +592,136 @@ def test_generic_relation_rows_of_test_tenants_are_scoped_without_tenant_column(
     assert resolved == [(sum(n for label, n in labels.items() if label.startswith("uat-")),)]
     entry = next(t for t in report["tables"] if t["table"] == "apps_tags_taggeditem")
     assert entry["role"] == "scoped" and entry["rows_preserved"] > 0 and entry["rows_excluded_test"] > 0
+
+
+def test_one_snapshot_while_production_keeps_writing(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+    """Production commits a new tenant with orders and lines while the run is between its
+    snapshot and its first COPY: none of it reaches UAT, and every count and proof agrees."""
+    release = tmp_path / "go"
+    report_path = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["DBSYNC_FAULT"] = f"stage:pause={release}"
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dbsync.cli",
+            "sync",
+            "--source",
+            prod_url,
+            "--target",
+            uat_url,
+            "--report",
+            str(report_path),
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = 100
+        while not rows(
+            uat_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbsync-target' AND state LIKE 'idle in transaction%'",
+        )[0][0]:
+            deadline -= 1
+            assert deadline, "the run never reached its pause"
+            import time
+
+            time.sleep(0.1)
+        execute(
+            prod_url,
+            "INSERT INTO apps_tenants_tenant (id, name, schema_name, slug, created_at, is_active) "
+            "VALUES (4242, 'Latecomer', 'latecomer', 'latecomer', now(), true);"
+            "INSERT INTO apps_customers_customer (id, tenant_id, name, email) VALUES (4242000, 4242, 'late', 'l@x');"
+            "INSERT INTO apps_orders_order (id, tenant_id, customer_id, total, placed_at) "
+            "VALUES (4242000, 4242, 4242000, 1, now());"
+            "DELETE FROM apps_orders_shipment WHERE id = (SELECT min(id) FROM apps_orders_shipment)",
+        )
+        release.touch()
+        _stdout, stderr = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, stderr
+    report = json.loads(report_path.read_text())
+    assert rows(uat_url, "SELECT count(*) FROM apps_tenants_tenant WHERE schema_name = 'latecomer'") == [(0,)]
+    shipments = next(t for t in report["tables"] if t["table"] == "apps_orders_shipment")
+    (now_in_prod,) = rows(prod_url, "SELECT count(*) FROM apps_orders_shipment")[0]
+    assert shipments["rows_source"] == now_in_prod + 1  # the row deleted after the snapshot was copied
+    assert all(p["ok"] for p in report["proofs"])
+
+
+def test_remap_conflict_set_null(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+    """One profile per user (a nullable unique column): two production profiles whose users both
+    fall back to the superuser cannot both point at it; set_null keeps both rows, unlinked."""
+    ddl = (
+        "CREATE TABLE apps_profiles_profile (id bigint PRIMARY KEY, tenant_id integer NOT NULL "
+        "REFERENCES apps_tenants_tenant DEFERRABLE INITIALLY DEFERRED, user_id integer UNIQUE "
+        "REFERENCES auth_user DEFERRABLE INITIALLY DEFERRED, bio text)"
+    )
+    execute(prod_url, ddl)
+    execute(uat_url, ddl)
+    uat_names = [r[0] for r in rows(uat_url, "SELECT username FROM auth_user")]
+    unknown = rows(
+        prod_url,
+        "SELECT u.id FROM auth_user u WHERE NOT (u.username = ANY(%s)) ORDER BY u.id LIMIT 2",
+        (uat_names,),
+    )
+    assert len(unknown) == 2
+    execute(
+        prod_url,
+        "INSERT INTO apps_profiles_profile SELECT 1, (SELECT min(id) FROM apps_tenants_tenant WHERE schema_name NOT LIKE 'test%'), "
+        f"{unknown[0][0]}, 'one'; INSERT INTO apps_profiles_profile SELECT 2, (SELECT min(id) FROM apps_tenants_tenant "
+        f"WHERE schema_name NOT LIKE 'test%'), {unknown[1][0]}, 'two'",
+    )
+    config = _write(tmp_path, "c.toml", "[on_remap_conflict]\napps_profiles_profile = 'set_null'\n")
+    proc, report = sync(prod_url, uat_url, tmp_path, "--config", str(config))
+    ok(proc)
+    profiles = sorted(
+        rows(
+            uat_url,
+            "SELECT p.bio, u.username FROM apps_profiles_profile p LEFT JOIN auth_user u ON u.id = p.user_id",
+        )
+    )
+    assert profiles == [("one", "uatadmin"), ("two", None)]
+    conflict = next(c for c in report["remap_conflicts"] if c["table"] == "apps_profiles_profile")
+    assert conflict["policy"] == "set_null" and conflict["rows"] == 1
+
+
+def test_unmatched_natural_key_refused_or_set_null(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+    ddl = (
+        "CREATE TABLE auth_badge (id serial PRIMARY KEY, label text UNIQUE);"
+        "ALTER TABLE apps_customers_customer ADD COLUMN badge_id integer REFERENCES auth_badge "
+        "DEFERRABLE INITIALLY DEFERRED;"
+    )
+    execute(prod_url, ddl)
+    execute(uat_url, ddl)
+    execute(
+        prod_url,
+        "INSERT INTO auth_badge VALUES (1, 'gold'), (2, 'platinum'); UPDATE apps_customers_customer SET badge_id = 1 + id % 2",
+    )
+    execute(uat_url, "INSERT INTO auth_badge VALUES (5, 'gold')")
+    keys = _write(tmp_path, "k.toml", "[natural_keys]\nauth_badge = ['label']\n")
+    before = snapshot(uat_url)
+    proc, _ = sync(prod_url, uat_url, tmp_path, "--config", str(keys))
+    assert proc.returncode == 3
+    assert "apps_customers_customer.badge_id" in proc.stderr and "no match in the target" in proc.stderr
+    assert snapshot(uat_url).checksum == before.checksum
+    null = _write(
+        tmp_path, "n.toml", "[natural_keys]\nauth_badge = ['label']\n[on_unmatched]\nauth_badge = 'null'\n"
+    )
+    proc, report = sync(prod_url, uat_url, tmp_path, "--config", str(null))
+    ok(proc)
+    badges = Counter(
+        r[0]
+        for r in rows(
+            uat_url,
+            f"SELECT c.badge_id FROM apps_customers_customer c JOIN apps_tenants_tenant t ON t.id = c.tenant_id WHERE NOT (t.{TEST_TENANTS})",
+        )
+    )
+    assert set(badges) == {5, None} and badges[5] and badges[None]
+    remap = next(r for r in report["remaps"] if r["column"] == "apps_customers_customer.badge_id")
+    assert remap["to_null"] == badges[None]

@@ -1,14 +1,18 @@
 """Failure injection for the tests: make a named step raise, or kill the process outright.
 
 ``DBSYNC_FAULT=<checkpoint>`` raises :class:`InjectedFault` there; ``DBSYNC_FAULT=<checkpoint>:kill``
-sends SIGKILL to the process, as an OOM killer or a cancelled CI job would. Unset (always, in
-production) it costs one dictionary lookup per checkpoint.
+sends SIGKILL to the process, as an OOM killer or a cancelled CI job would;
+``DBSYNC_FAULT=<checkpoint>:pause=<file>`` waits there until ``<file>`` exists, so a test can act
+on the databases while a run is in flight. Unset (always, in production) it costs one
+dictionary lookup per checkpoint.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 ENV = "DBSYNC_FAULT"
 
@@ -26,4 +30,10 @@ def checkpoint(name: str) -> None:
         return
     if how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if how.startswith("pause="):
+        release = Path(how.removeprefix("pause="))
+        deadline = time.monotonic() + 120
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return
     raise InjectedFault(f"fault injected at {name}")
