@@ -169,3 +169,9 @@ def test_truncatable_excludes_tables_referenced_from_outside() -> None:
     assert T("apps_tenants_tenant") not in plan.truncatable
     # everything referencing a DELETEd table cannot be in the TRUNCATE list either
     assert T("apps_catalog_product") in plan.truncatable
+
+
+def test_user_table_that_is_synced_is_a_warning_not_an_error() -> None:
+    plan = plan_for(config={"exclude": ["django_*"]})
+    assert any("auth_user is not excluded" in w for w in plan.warnings)
+    assert T("auth_user") in plan.synced

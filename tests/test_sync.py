@@ -725,3 +725,34 @@ def test_unmatched_natural_key_refused_or_set_null(prod_url: str, uat_url: str, 
     assert set(badges) == {5, None} and badges[5] and badges[None]
     remap = next(r for r in report["remaps"] if r["column"] == "apps_customers_customer.badge_id")
     assert remap["to_null"] == badges[None]
+
+
+def test_busy_target_times_out_on_its_locks_cleanly(prod_url: str, uat_url: str, tmp_path: Path) -> None:
+    """A UAT session in the middle of a write holds the tables: the run gives up after
+    lock_timeout_seconds with a clear sentence, and nothing changes."""
+    before = snapshot(uat_url)
+    with psycopg.connect(uat_url) as writer:
+        writer.execute("UPDATE apps_catalog_tag SET name = name WHERE id = (SELECT min(id) FROM apps_catalog_tag)")
+        config = _write(tmp_path, "c.toml", "lock_timeout_seconds = 1\n")
+        proc, report = sync(prod_url, uat_url, tmp_path, "--config", str(config))
+        writer.rollback()
+    assert proc.returncode == 4
+    assert "could not be locked within 1s" in proc.stderr
+    assert report["error"]["step"] == "lock"
+    assert snapshot(uat_url).checksum == before.checksum
+
+
+def test_passwords_from_pgpassword_and_pgpass(prod_url: Any, uat_url: Any, tmp_path: Path) -> None:
+    """URLs without passwords: libpq takes them from PGPASSWORD or a pgpass file as usual."""
+    bare_prod = prod_url.cluster.url(prod_url.dbname, password="")
+    bare_uat = uat_url.cluster.url(uat_url.dbname, password="")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(
+        f"127.0.0.1:{prod_url.cluster.port}:*:postgres:postgres-pw\n127.0.0.1:{uat_url.cluster.port}:*:postgres:postgres-pw\n"
+    )
+    pgpass.chmod(0o600)
+    ok(sync(bare_prod, bare_uat, tmp_path, env={"PGPASSFILE": str(pgpass)})[0])
+    ok(sync(bare_prod, bare_uat, tmp_path, env={"PGPASSWORD": "postgres-pw"})[0])
+    proc, _ = sync(bare_prod, bare_uat, tmp_path, env={"PGPASSWORD": "wrong-pw-123"})
+    assert proc.returncode == 2 and "password authentication failed" in proc.stderr
+    assert "wrong-pw-123" not in proc.stderr

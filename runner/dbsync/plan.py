@@ -216,8 +216,9 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
     if tenant_name in excluded_set:
         raise ConfigError(f"tenants.table: {tenant_name} matches an exclude pattern; it must be synced")
     if user_name not in excluded_set:
-        raise ConfigError(
-            f"users.table: {user_name} must be excluded (its rows are never copied); add it to exclude"
+        warnings.append(
+            f"the user table {user_name} is not excluded, so it is synced like any table and "
+            "user references are not remapped"
         )
 
     tenant = target.tables[tenant_name]

@@ -85,6 +85,27 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
             f"{t.seconds:.2f}",
         )
     console.print(table)
+    if report.remaps:
+        remaps = RichTable(title="references remapped by natural key")
+        for header in ("column", "references", "by key", "to fallback", "to NULL"):
+            remaps.add_column(header, justify="left" if header in ("column", "references") else "right")
+        for r in report.remaps:
+            remaps.add_row(
+                r["column"],
+                r["references"],
+                f"{r['by_natural_key']:,}",
+                f"{r['to_fallback']:,}",
+                f"{r['to_null']:,}",
+            )
+        console.print(remaps)
+    for c in report.remap_conflicts:
+        console.print(
+            f"remap conflict: {c['rows']} row(s) of {c['table']} on {c['constraint']} -> {c['policy']}"
+        )
+    for r in report.rekeys:
+        console.print(f"re-keyed: {len(r['ids'])} row(s) of {r['table']} (old -> new ids in the report)")
+    for r in report.repointed:
+        console.print(f"re-pointed: {len(r['ids'])} referenced row(s) of {r['table']} to production's ids")
     failed = [p for p in report.proofs if not p.ok]
     console.print(
         f"proofs: {len(report.proofs) - len(failed)} passed, {len(failed)} failed; "

@@ -317,11 +317,18 @@ class SyncRun:
             )
             cur.execute("SET CONSTRAINTS ALL DEFERRED")
             if not self.dry_run:
-                cur.execute(
-                    sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
-                        sql.SQL(", ").join(t.ident for t in self.plan.synced)
+                try:
+                    cur.execute(
+                        sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+                            sql.SQL(", ").join(t.ident for t in self.plan.synced)
+                        )
                     )
-                )
+                except psycopg.errors.LockNotAvailable:
+                    raise RolledBack(
+                        f"the target's synced tables are in use: they could not be locked within "
+                        f"{self.config.lock_timeout_seconds:g}s (lock_timeout_seconds); nothing "
+                        "changed, run again when the target is quieter"
+                    ) from None
             if read_catalog(tgt, self.config.schemas) != self.target_catalog:
                 raise RolledBack("the target's schema changed while dbsync was planning; run again")
             for name in (*self.plan.excluded, *self.plan.untouched):
