@@ -23,6 +23,8 @@ CHECKPOINTS = [
     "inspect",
     "plan",
     "lock",
+    "backup",
+    "backup.stream",
     "stage",
     "scope",
     "remap",

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ def execute(url: str, statement: str) -> None:
 
 def dbsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    # Never the real data directory: a run without --backup-store would write there.
+    full_env["XDG_DATA_HOME"] = os.path.join(tempfile.gettempdir(), "dbsync-test-xdg")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "dbsync.cli", *args],
@@ -50,6 +53,8 @@ def sync(
     source: str, target: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     report_path = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
+    if "--no-backup" not in extra and "--backup-store" not in extra:
+        extra = ("--backup-store", f"file://{tmp_path}/backups", *extra)
     proc = dbsync(
         "sync", "--source", source, "--target", target, "--report", str(report_path), *extra, env=env
     )
@@ -500,6 +505,7 @@ def test_report_records_tables_proofs_and_steps(prod_url: str, uat_url: str, tmp
         "inspect",
         "plan",
         "lock",
+        "backup",
         "stage",
         "scope",
         "remap",
@@ -614,6 +620,8 @@ def test_one_snapshot_while_production_keeps_writing(prod_url: str, uat_url: str
             "--report",
             str(report_path),
             "--quiet",
+            "--backup-store",
+            f"file://{tmp_path}/backups",
         ],
         env=env,
         stdout=subprocess.PIPE,

@@ -7,9 +7,11 @@ PGPASSWORD / PGPASSFILE work as usual).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -17,13 +19,16 @@ from typing import NoReturn
 import click
 
 from . import __version__
+from .backup import find_backup, list_backups, prune, verify_backup
 from .config import load_config
 from .connect import endpoint
 from .errors import EXIT_CODES, DbsyncError
 from .progress import Progress, print_summary
 from .redact import redact
 from .report import Report
-from .sync import run_sync
+from .restore_backup import restore_backup
+from .store import BackupStore, open_store
+from .sync import BackupSettings, run_sync
 
 EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
 
@@ -47,6 +52,43 @@ def _finish(report: Report, report_path: Path | None, quiet: bool) -> None:
 @click.version_option(__version__, prog_name="dbsync")
 def main() -> None:
     """Refresh non-production PostgreSQL databases from production, atomically and provably."""
+
+
+def default_store_url() -> str:
+    """A folder in the user's data directory (XDG), so backups survive the run's temp files."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return "file://" + os.path.join(os.path.abspath(base), "dbsync", "backups")
+
+
+def store_options(func: Callable[..., None]) -> Callable[..., None]:
+    """--backup-store, --s3-endpoint, --s3-region."""
+    func = click.option(
+        "--s3-region", envvar="DBSYNC_S3_REGION", metavar="REGION", help="S3 region (env: DBSYNC_S3_REGION)."
+    )(func)
+    func = click.option(
+        "--s3-endpoint",
+        envvar="DBSYNC_S3_ENDPOINT",
+        metavar="URL",
+        help="S3 endpoint, e.g. https://fra1.digitaloceanspaces.com (env: DBSYNC_S3_ENDPOINT).",
+    )(func)
+    return click.option(
+        "--backup-store",
+        "store_url",
+        envvar="DBSYNC_BACKUP_STORE",
+        default=default_store_url,
+        show_default="a folder in the user's data directory",
+        metavar="URL",
+        help="file:///path or s3://bucket/prefix (env: DBSYNC_BACKUP_STORE).",
+    )(func)
+
+
+def _store(store_url: str, s3_endpoint: str | None, s3_region: str | None) -> BackupStore:
+    return open_store(store_url, endpoint=s3_endpoint, region=s3_region)
+
+
+def _fail(exc: DbsyncError) -> NoReturn:
+    click.echo(f"dbsync: {redact(str(exc))}", err=True)
+    sys.exit(exc.exit_code)
 
 
 @main.command(epilog=EPILOG)
@@ -80,10 +122,33 @@ def main() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Plan and count everything, change nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines and no summary table.")
+@store_options
+@click.option("--no-backup", is_flag=True, help="Skip the backup of the target (explicitly unsafe).")
+@click.option("--series", metavar="NAME", help="Backup series name (default: <dbname>-<host>-pre-sync).")
+@click.option(
+    "--retain",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Complete backups to keep in the series.",
+)
 def sync(
-    source: str, target: str, config_path: Path | None, report_path: Path | None, dry_run: bool, quiet: bool
+    source: str,
+    target: str,
+    config_path: Path | None,
+    report_path: Path | None,
+    dry_run: bool,
+    quiet: bool,
+    store_url: str,
+    s3_endpoint: str | None,
+    s3_region: str | None,
+    no_backup: bool,
+    series: str | None,
+    retain: int,
 ) -> None:
-    """Copy production's business data into the target, keeping its test tenants and users."""
+    """Copy production's business data into the target, keeping its test tenants and users.
+
+    The target is backed up first (pg_dump, verified) unless --no-backup is given."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     report = Report(command="sync", dry_run=dry_run)
     progress = Progress(quiet=quiet)
@@ -91,7 +156,10 @@ def sync(
         config = load_config(config_path)
         src = endpoint("source", source)
         tgt = endpoint("target", target)
-        run_sync(src, tgt, config, dry_run=dry_run, progress=progress, report=report)
+        backup = None
+        if not no_backup and not dry_run:
+            backup = BackupSettings(_store(store_url, s3_endpoint, s3_region), series, retain)
+        run_sync(src, tgt, config, dry_run=dry_run, progress=progress, report=report, backup=backup)
     except DbsyncError as exc:
         if report.status == "running":
             report.fail(None, exc.kind, str(exc))
@@ -109,6 +177,133 @@ def sync(
         click.echo(f"dbsync: internal error ({type(exc).__name__}): {redact(str(exc))}", err=True)
         sys.exit(1)
     _finish(report, report_path, quiet)
+
+
+@main.group(epilog=EPILOG)
+def backups() -> None:
+    """List, verify, prune and restore the backups in a store."""
+
+
+@backups.command("list")
+@store_options
+@click.option("--series", metavar="NAME", help="Only this series.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def backups_list(
+    store_url: str, s3_endpoint: str | None, s3_region: str | None, series: str | None, as_json: bool
+) -> None:
+    """Backups with their size, age and completeness, newest first."""
+    from datetime import UTC, datetime
+
+    try:
+        store = _store(store_url, s3_endpoint, s3_region)
+        found = list_backups(store, series)
+    except DbsyncError as exc:
+        _fail(exc)
+    now = datetime.now(UTC)
+    rows = []
+    for b in sorted(found, key=lambda b: b.manifest.created_at if b.manifest else "", reverse=True):
+        created = b.manifest.created if b.manifest else b.modified
+        rows.append(
+            {
+                "series": b.series,
+                "run_id": b.run_id,
+                "folder": b.folder,
+                "complete": b.manifest is not None,
+                "created_at": created.isoformat(timespec="seconds"),
+                "age_hours": round((now - created).total_seconds() / 3600, 1),
+                "size": b.size,
+                "sha256": b.manifest.sha256 if b.manifest else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no backups in {store.url}")
+    for r in rows:
+        state = "complete" if r["complete"] else "INCOMPLETE"
+        click.echo(
+            f"{r['series']:40} {r['run_id']:14} {r['created_at']}  {r['age_hours']:8.1f}h "
+            f"{r['size']:>14,} bytes  {state}"
+        )
+
+
+@backups.command("verify")
+@store_options
+@click.option("--series", metavar="NAME")
+@click.argument("ref", default="latest")
+def backups_verify(
+    store_url: str, s3_endpoint: str | None, s3_region: str | None, series: str | None, ref: str
+) -> None:
+    """Re-hash a backup (REF: run id, folder or 'latest') against its manifest."""
+    try:
+        store = _store(store_url, s3_endpoint, s3_region)
+        backup = find_backup(store, ref, series)
+        manifest = verify_backup(store, backup)
+    except DbsyncError as exc:
+        _fail(exc)
+    click.echo(f"{backup.folder}: ok, {manifest.size:,} bytes, sha256 {manifest.sha256}")
+
+
+@backups.command("prune")
+@store_options
+@click.option("--series", metavar="NAME", required=True)
+@click.option("--retain", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted, delete nothing.")
+def backups_prune(
+    store_url: str, s3_endpoint: str | None, s3_region: str | None, series: str, retain: int, dry_run: bool
+) -> None:
+    """Delete complete backups beyond the newest N and incomplete leftovers older than a day."""
+    try:
+        store = _store(store_url, s3_endpoint, s3_region)
+        plan = prune(store, series, retain, dry_run=dry_run)
+    except DbsyncError as exc:
+        _fail(exc)
+    verb = "would delete" if dry_run else "deleted"
+    for b in plan.delete:
+        click.echo(f"{verb} {b.folder} (beyond the newest {retain})")
+    for b in plan.leftovers:
+        click.echo(f"{verb} {b.folder} (incomplete, older than a day)")
+    click.echo(f"kept {len(plan.keep)} complete backup(s)")
+
+
+@backups.command("restore")
+@store_options
+@click.option("--series", metavar="NAME")
+@click.option(
+    "--target",
+    envvar="DBSYNC_TARGET_URL",
+    required=True,
+    metavar="URL",
+    help="Database to restore into (env: DBSYNC_TARGET_URL).",
+)
+@click.option("--keep-owners", is_flag=True, help="Restore ownership and privileges as dumped.")
+@click.argument("ref", default="latest")
+def backups_restore(
+    store_url: str,
+    s3_endpoint: str | None,
+    s3_region: str | None,
+    series: str | None,
+    target: str,
+    keep_owners: bool,
+    ref: str,
+) -> None:
+    """Restore a backup (REF: run id, folder or 'latest') into TARGET in one transaction.
+
+    Verifies the backup first; if anything fails the target is left exactly as it was."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        store = _store(store_url, s3_endpoint, s3_region)
+        backup = find_backup(store, ref, series)
+        summary = restore_backup(store, backup, endpoint("target", target), keep_owners=keep_owners)
+    except DbsyncError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("dbsync: interrupted; the restore was rolled back", err=True)
+        sys.exit(130)
+    click.echo(
+        f"restored {summary['backup']} ({summary['tables_checked']} tables checked against the manifest)"
+    )
 
 
 if __name__ == "__main__":

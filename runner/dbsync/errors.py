@@ -8,12 +8,15 @@ clear sentence and exit with a documented code, never a traceback::
     ├── BadInput                     exit 2  nothing was changed
     │   ├── ConfigError                      malformed or invalid config file / option
     │   ├── ConnectionFailed                 wrong URL, password, unreachable host
-    │   └── SchemaError                      missing table/column, source and target differ
+    │   ├── SchemaError                      missing table/column, source and target differ
+    │   ├── StoreError                       backup store: credentials, bucket, endpoint, disk
+    │   └── ToolMissing                      no pg_dump/pg_restore as new as the server
     ├── Refused                      exit 3  a safety check refused the run; nothing changed
     │   └── SameDatabase                     source and target are one database
     ├── RolledBack                   exit 4  the run failed and the target was rolled back
     │   └── ProofFailed                      a pre-commit proof failed
-    └── OutcomeUnknown               exit 5  the connection died during COMMIT
+    ├── OutcomeUnknown               exit 5  the connection died during COMMIT
+    └── BackupInvalid                exit 6  a backup is incomplete or does not match its manifest
 """
 
 from __future__ import annotations
@@ -51,6 +54,19 @@ class SchemaError(BadInput):
     kind = "schema"
 
 
+class StoreError(BadInput):
+    """The backup store cannot be used: wrong credentials, missing bucket, unreachable endpoint,
+    unwritable folder, or a failed transfer."""
+
+    kind = "store"
+
+
+class ToolMissing(BadInput):
+    """No pg_dump / pg_restore / psql at least as new as the server is installed."""
+
+    kind = "tool_missing"
+
+
 class Refused(DbsyncError):
     """A safety check refused the run before anything was changed."""
 
@@ -84,6 +100,13 @@ class OutcomeUnknown(DbsyncError):
     kind = "outcome_unknown"
 
 
+class BackupInvalid(DbsyncError):
+    """A backup is incomplete, or its bytes do not match the size and SHA-256 of its manifest."""
+
+    exit_code = 6
+    kind = "backup_invalid"
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: please report it with the log)",
@@ -91,5 +114,6 @@ EXIT_CODES = {
     3: "refused by a safety check; nothing was changed",
     4: "failed and rolled back; the target is exactly as it was",
     5: "connection lost during COMMIT; check the target",
+    6: "a backup is incomplete or corrupt (verify/restore refused to use it)",
     130: "interrupted; the target transaction was rolled back",
 }

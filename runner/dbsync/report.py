@@ -75,6 +75,7 @@ class Report:
     repointed: list[dict[str, Any]] = field(default_factory=list)
     generic_relations: list[dict[str, Any]] = field(default_factory=list)
     sequences: list[dict[str, Any]] = field(default_factory=list)
+    backup: dict[str, Any] | None = None
     proofs: list[Proof] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None

@@ -8,6 +8,9 @@ The steps, in order (the report and the progress lines use these names):
 3. ``plan``      decide tables, roles, order, remaps (:mod:`dbsync.plan`, pure).
 4. ``lock``      open the target transaction (REPEATABLE READ, all deferrable constraints
                  deferred), lock the synced tables against writers, take the "before" digests.
+   ``backup``    dump the target with pg_dump in that transaction's exported snapshot (exactly
+                 what the run will replace) into the backup store, read it back and re-hash it,
+                 write its manifest; nothing destructive happens before this succeeds.
 5. ``stage``     COPY production's rows into temporary tables on the target; prove each
                  arrived whole (count and digest equal production's in the snapshot).
 6. ``scope``     drop production's test tenants and every row that belongs to them from the
@@ -23,7 +26,7 @@ The steps, in order (the report and the progress lines use these names):
 10. ``sequences`` move every sequence of a synced table past the largest id, plus headroom.
 11. ``prove``    counts, digests, foreign keys, preserved rows, untouched tables, fallback
                  user, sequences; any failure rolls everything back.
-12. ``commit``
+12. ``commit``, then keep the newest N backups of the series (pruning never fails a run).
 
 Nothing is written to the target outside that one transaction, and the source is only read.
 """
@@ -40,17 +43,20 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
+from .backup import prune, series_name, take_backup
 from .catalog import INTEGER_RANGES, Catalog, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
-from .identity import identify, refuse_same_database
+from .identity import Identity, identify, refuse_same_database
+from .pgtools import find_tool, server_major
 from .plan import GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .redact import redact
 from .report import Proof, Report, TableEntry
 from .sqlfiles import query
 from .sqlparts import columns, equal, not_null, relation, temp
+from .store import BackupStore
 
 Digest = tuple[int, int]  # (rows, sum of 64-bit row hashes)
 
@@ -73,6 +79,27 @@ class _GenericEdge:
             sql.Identifier(child, self.relation.object_id_column),
             sql.Identifier(parent, self.parent_pk),
         )
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Where the pre-sync backup of the target goes, under which series, and how many to keep."""
+
+    store: BackupStore
+    series: str | None = None  # None: derived from the target
+    retain: int = 7
+
+
+def table_counts(cur: psycopg.Cursor[Any]) -> dict[str, int]:
+    """Row counts of every table pg_dump writes, in the cursor's transaction."""
+    cur.execute(query("select_dump_tables"))
+    names = cur.fetchall()
+    counts = {}
+    for schema, name in names:
+        counts[f"{schema}.{name}"] = int(
+            _scalar(cur, sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(schema, name)))
+        )
+    return counts
 
 
 @dataclass
@@ -150,7 +177,11 @@ class SyncRun:
         dry_run: bool = False,
         progress: Progress | None = None,
         report: Report | None = None,
+        backup: BackupSettings | None = None,
     ) -> None:
+        self.backup = backup
+        self.target_snapshot: str | None = None
+        self.target_identity: Identity | None = None
         self.source_ep = source
         self.target_ep = target
         self.config = config
@@ -174,6 +205,7 @@ class SyncRun:
             ("inspect", self._inspect),
             ("plan", self._plan),
             ("lock", self._lock),
+            *([("backup", self._backup)] if self.backup is not None and not self.dry_run else []),
             ("stage", self._stage),
             ("scope", self._scope),
             ("remap", self._remap),
@@ -197,6 +229,7 @@ class SyncRun:
                 self.report.finish("dry_run")
             else:
                 self.report.finish("committed")
+                self._retain()
             return self.report
         except BaseException as exc:
             self._fail(exc)
@@ -262,6 +295,7 @@ class SyncRun:
         self.tgt = connect(self.target_ep)
         src_id = identify(self.src)
         tgt_id = identify(self.tgt)
+        self.target_identity = tgt_id
         for side, ident in (("source", src_id), ("target", tgt_id)):
             getattr(self.report, side).update(
                 server_version=ident.server_version,
@@ -329,6 +363,9 @@ class SyncRun:
                         f"{self.config.lock_timeout_seconds:g}s (lock_timeout_seconds); nothing "
                         "changed, run again when the target is quieter"
                     ) from None
+            if self.backup is not None and not self.dry_run:
+                # The backup is dumped in this very snapshot: exactly what the run replaces.
+                self.target_snapshot = _scalar(cur, sql.SQL("SELECT pg_export_snapshot()"))
             if read_catalog(tgt, self.config.schemas) != self.target_catalog:
                 raise RolledBack("the target's schema changed while dbsync was planning; run again")
             for name in (*self.plan.excluded, *self.plan.untouched):
@@ -338,6 +375,62 @@ class SyncRun:
             for tp in self.plan.tables:
                 rows = _scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(relation(tp.table)))
                 self.report.table(str(tp.name)).rows_target_before = int(rows)
+
+    # -- 4b. backup ---------------------------------------------------------------------------
+
+    def _backup(self) -> None:
+        """Dump the target in the run's own snapshot into the store, read it back, re-hash it,
+        write the manifest. Only then does anything destructive happen."""
+        assert self.tgt is not None and self.backup is not None and self.target_identity is not None
+        ident = self.target_identity
+        tool = find_tool("pg_dump", server_major(ident.server_version_num))
+        series = self.backup.series or default_series(self.target_ep, "pre-sync")
+        with self.tgt.cursor() as cur:
+            counts = table_counts(cur)
+        manifest = take_backup(
+            self.backup.store,
+            conninfo=self.target_ep.conninfo,
+            tool=tool,
+            series=series,
+            run_id=self.report.run_id,
+            kind="pre-sync",
+            database={
+                "description": self.target_ep.description,
+                "dbname": ident.dbname,
+                "system_identifier": ident.system_identifier,
+            },
+            server_version=ident.server_version,
+            tables=counts,
+            snapshot=self.target_snapshot,
+        )
+        self.report.backup = {
+            "store": self.backup.store.url,
+            "series": series,
+            "key": manifest.dump_key,
+            "size": manifest.size,
+            "sha256": manifest.sha256,
+            "verified": True,
+            "restore_with": f"dbsync backups restore --backup-store {self.backup.store.url.split(' ')[0]} "
+            f"--series {series} {manifest.run_id} --target URL",
+        }
+        self.progress.say(f"backup: {manifest.size:,} bytes to {manifest.dump_key}, verified")
+
+    def _retain(self) -> None:
+        """Keep the newest N backups of the series; a failure here is a warning, not a failure
+        of the sync that already committed."""
+        if self.backup is None or self.report.backup is None:
+            return
+        try:
+            plan = prune(
+                self.backup.store,
+                self.report.backup["series"],
+                self.backup.retain,
+                protect=[self.report.run_id],
+            )
+        except DbsyncError as exc:
+            self.report.warnings.append(f"old backups were not pruned: {exc}")
+            return
+        self.report.backup["pruned"] = [b.folder for b in [*plan.delete, *plan.leftovers]]
 
     # -- 5. stage ----------------------------------------------------------------------------
 
@@ -1289,6 +1382,15 @@ class SyncRun:
         self._in_transaction = False
 
 
+def default_series(target: Endpoint, kind: str) -> str:
+    """A series named after the database it backs up: ``<dbname>-<host>-<kind>``."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(target.conninfo)
+    host = str(params.get("host") or "local").split(",")[0]
+    return series_name(f"{params.get('dbname') or 'db'}-{host}-{kind}")
+
+
 def run_sync(
     source: Endpoint,
     target: Endpoint,
@@ -1297,9 +1399,12 @@ def run_sync(
     dry_run: bool = False,
     progress: Progress | None = None,
     report: Report | None = None,
+    backup: BackupSettings | None = None,
 ) -> Report:
     """Run one sync; returns the report, or raises a :class:`DbsyncError` (the report is filled)."""
-    return SyncRun(source, target, config, dry_run=dry_run, progress=progress, report=report).run()
+    return SyncRun(
+        source, target, config, dry_run=dry_run, progress=progress, report=report, backup=backup
+    ).run()
 
 
 __all__ = ["Catalog", "SyncRun", "Table", "run_sync"]

@@ -1,0 +1,306 @@
+"""Backups: a verified ``pg_dump -Fc`` streamed into a store, a manifest written last, retention.
+
+Layout in a store: ``<series>/<stamp>-<run id>/dump.pgdump`` and, next to it, ``manifest.json``.
+A backup exists only once its manifest exists; the manifest is written after the dump has been
+uploaded, read back and re-hashed (the whole object, streamed: an S3 ETag is no content hash
+for multipart uploads, and a size check alone misses corruption). Retention counts complete
+backups only, orders them by the manifest's ``created_at`` (never by key name), and deletes a
+backup's data before its manifest so an interrupted prune can simply run again.
+
+Every backup restores with plain PostgreSQL tools, no dbsync needed::
+
+    pg_restore --clean --if-exists --single-transaction -d "$TARGET_URL" dump.pgdump
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import faults
+from .errors import BackupInvalid, RolledBack, StoreError
+from .pgtools import Tool, split_secret
+from .redact import redact
+from .store import CHUNK, BackupStore, ObjectInfo
+
+DUMP = "dump.pgdump"
+MANIFEST = "manifest.json"
+INCOMPLETE_GRACE = timedelta(days=1)
+
+
+class BackupFailed(RolledBack):
+    """Taking the backup failed; nothing was changed."""
+
+    kind = "backup_failed"
+
+
+@dataclass
+class Manifest:
+    series: str
+    run_id: str
+    created_at: str
+    kind: str  # "pre-sync" (the target before a sync) | "production" (a restore's source)
+    database: dict[str, Any]
+    server_version: str
+    pg_dump: str
+    format: str
+    dump_key: str
+    size: int
+    sha256: str
+    tables: dict[str, int] = field(default_factory=dict)
+    format_version: int = 1
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        raw = json.loads(data)
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+    @property
+    def created(self) -> datetime:
+        return datetime.fromisoformat(self.created_at)
+
+
+@dataclass
+class Backup:
+    """One backup folder of a series, complete (with a manifest) or not."""
+
+    series: str
+    folder: str  # "<series>/<stamp>-<run id>"
+    objects: list[ObjectInfo]
+    manifest: Manifest | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(o.size for o in self.objects)
+
+    @property
+    def modified(self) -> datetime:
+        return max(o.modified for o in self.objects)
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest.run_id if self.manifest else self.folder.rsplit("-", 1)[-1]
+
+
+def _created(backup: Backup) -> datetime:
+    assert backup.manifest is not None
+    return backup.manifest.created
+
+
+def series_name(text: str) -> str:
+    """A series name safe in object keys."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    if not name:
+        raise ValueError("empty series name")
+    return name[:120]
+
+
+def folder_for(series: str, run_id: str, now: datetime) -> str:
+    return f"{series}/{now.strftime('%Y%m%dT%H%M%SZ')}-{run_id}"
+
+
+# -- taking a backup ----------------------------------------------------------------------------
+
+
+def _pg_dump_stream(tool: Tool, conninfo: str, snapshot: str | None, options: list[str]) -> Iterator[bytes]:
+    """pg_dump's output, chunk by chunk; raises at the end if pg_dump failed, so that the store
+    aborts the upload instead of completing it with a truncated dump."""
+    dsn, env = split_secret(conninfo)
+    args = [tool.path, "--format=custom", *options, f"--dbname={dsn}"]
+    if snapshot:
+        args.append(f"--snapshot={snapshot}")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        first = True
+        while chunk := proc.stdout.read(CHUNK):
+            yield chunk
+            if first:
+                faults.checkpoint("backup.stream")  # a transfer that dies half-way
+                first = False
+        code = proc.wait()
+        reader.join()
+        if code != 0:
+            message = redact(b"".join(errors).decode(errors="replace").strip())
+            raise BackupFailed(f"pg_dump failed (exit {code}): {message}; nothing was changed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def rehash(store: BackupStore, key: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in store.read_stream(key):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def take_backup(
+    store: BackupStore,
+    *,
+    conninfo: str,
+    tool: Tool,
+    series: str,
+    run_id: str,
+    kind: str,
+    database: dict[str, Any],
+    server_version: str,
+    tables: dict[str, int],
+    snapshot: str | None = None,
+    dump_options: Iterable[str] = (),
+    now: datetime | None = None,
+) -> Manifest:
+    """Dump, upload, read back and re-hash, then write the manifest. Raises before the
+    manifest exists if anything fails, so a failed backup is never mistaken for one."""
+    created = now or datetime.now(UTC)
+    folder = folder_for(series, run_id, created)
+    options = list(dump_options)
+    written = store.put_stream(f"{folder}/{DUMP}", _pg_dump_stream(tool, conninfo, snapshot, options))
+    size, sha = rehash(store, written.key)
+    if (size, sha) != (written.size, written.sha256):
+        raise BackupInvalid(
+            f"the uploaded backup {written.key} reads back as {size} bytes sha256 {sha[:12]}..., "
+            f"not the {written.size} bytes sha256 {written.sha256[:12]}... that were sent"
+        )
+    manifest = Manifest(
+        series=series,
+        run_id=run_id,
+        created_at=created.isoformat(timespec="microseconds"),
+        kind=kind,
+        database=database,
+        server_version=server_version,
+        pg_dump=f"{tool.version} ({tool.path})",
+        format="pg_dump custom (-Fc)" + (" " + " ".join(options) if options else ""),
+        dump_key=written.key,
+        size=written.size,
+        sha256=written.sha256,
+        tables=tables,
+    )
+    store.put_stream(f"{folder}/{MANIFEST}", [manifest.to_bytes()])
+    return manifest
+
+
+# -- listing, verifying, retention ------------------------------------------------------------
+
+
+def list_backups(store: BackupStore, series: str | None = None) -> list[Backup]:
+    """Every backup folder (of one series, or all), with its manifest when it has one. A
+    manifest that cannot be read is an error: the listing would be partial."""
+    objects = store.list(f"{series}/" if series else "")
+    folders: dict[str, list[ObjectInfo]] = {}
+    for obj in objects:
+        parts = obj.key.split("/")
+        if len(parts) < 3:
+            continue
+        folders.setdefault("/".join(parts[:2]), []).append(obj)
+    backups = []
+    for folder, items in sorted(folders.items()):
+        manifest = None
+        if any(o.key == f"{folder}/{MANIFEST}" for o in items):
+            data = b"".join(store.read_stream(f"{folder}/{MANIFEST}"))
+            try:
+                manifest = Manifest.from_bytes(data)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise StoreError(
+                    f"the manifest of {folder} cannot be read ({exc}); fix or remove it"
+                ) from None
+        backups.append(Backup(folder.split("/")[0], folder, items, manifest))
+    return backups
+
+
+def find_backup(store: BackupStore, ref: str, series: str | None = None) -> Backup:
+    """A complete backup by folder, run id or ``latest`` (of ``series``)."""
+    backups = [b for b in list_backups(store, series) if b.manifest]
+    if ref == "latest":
+        if not backups:
+            raise BadRef(f"no complete backup in {store.url}" + (f" for series {series!r}" if series else ""))
+        return max(backups, key=_created)
+    matches = [b for b in backups if ref in (b.folder, b.run_id, b.folder.split("/")[-1])]
+    if len(matches) != 1:
+        raise BadRef(
+            f"{'no' if not matches else 'more than one'} complete backup matches {ref!r} in {store.url}"
+        )
+    return matches[0]
+
+
+class BadRef(StoreError):
+    """No (single) backup matches what the user asked for."""
+
+
+def verify_backup(store: BackupStore, backup: Backup) -> Manifest:
+    """Re-hash the dump against its manifest; raises BackupInvalid when they differ."""
+    if backup.manifest is None:
+        raise BackupInvalid(f"{backup.folder} has no manifest: it is not a complete backup")
+    m = backup.manifest
+    if store.head(m.dump_key) is None:
+        raise BackupInvalid(f"{backup.folder}: the dump {m.dump_key} is missing")
+    size, sha = rehash(store, m.dump_key)
+    if (size, sha) != (m.size, m.sha256):
+        raise BackupInvalid(
+            f"{backup.folder} is corrupt: the dump is {size} bytes with sha256 {sha}, the manifest "
+            f"says {m.size} bytes with sha256 {m.sha256}"
+        )
+    return m
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    keep: list[Backup]
+    delete: list[Backup]  # complete backups beyond the newest N
+    leftovers: list[Backup]  # incomplete folders older than the grace period
+
+
+def plan_retention(
+    backups: list[Backup], retain: int, now: datetime, protect: Iterable[str] = ()
+) -> PrunePlan:
+    """Which backups of one series to delete: complete ones beyond the newest ``retain`` (by
+    the manifest's time), never one in ``protect`` (run ids), never going below ``retain``;
+    and incomplete leftovers older than a day. Pure: decides, deletes nothing."""
+    if retain < 1:
+        raise ValueError("retain must be at least 1")
+    protected = set(protect)
+    complete = sorted((b for b in backups if b.manifest), key=_created, reverse=True)
+    keep = complete[:retain] + [b for b in complete[retain:] if b.run_id in protected]
+    delete = [b for b in complete[retain:] if b.run_id not in protected]
+    leftovers = [
+        b
+        for b in backups
+        if b.manifest is None and b.run_id not in protected and now - b.modified > INCOMPLETE_GRACE
+    ]
+    return PrunePlan(keep, delete, leftovers)
+
+
+def prune(
+    store: BackupStore,
+    series: str,
+    retain: int,
+    *,
+    dry_run: bool = False,
+    protect: Iterable[str] = (),
+    now: datetime | None = None,
+) -> PrunePlan:
+    """Apply :func:`plan_retention` to one series. A failing listing raises before anything is
+    deleted. Data objects go first, the manifest last."""
+    plan = plan_retention(list_backups(store, series), retain, now or datetime.now(UTC), protect)
+    if not dry_run:
+        for backup in [*plan.delete, *plan.leftovers]:
+            manifest_key = f"{backup.folder}/{MANIFEST}"
+            for obj in sorted(backup.objects, key=lambda o: o.key == manifest_key):
+                store.delete(obj.key)
+    return plan

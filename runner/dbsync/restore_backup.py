@@ -1,0 +1,168 @@
+"""Restoring a stored backup into a database, all or nothing.
+
+The seed's rollback was ``pg_restore --clean --if-exists`` straight into UAT: a failure half-way
+left UAT half-restored. Here the dump is streamed from the store through ``pg_restore`` (which
+turns it into SQL) into ``psql --single-transaction``, and a final statement compares every
+table's row count with the manifest before psql's COMMIT. If the stream, pg_restore, the
+re-hash of the bytes or the check fails, psql is killed before its input ends: it never sends
+COMMIT, and the server rolls everything back.
+
+Objects the target has and the backup does not are left in place (``--clean`` drops only what
+the dump creates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import IO
+
+from psycopg import sql
+
+from .backup import Backup, verify_backup
+from .connect import Endpoint, connect
+from .errors import BackupInvalid, RolledBack
+from .identity import identify
+from .pgtools import find_tool, server_major, split_secret
+from .redact import redact
+from .store import CHUNK, BackupStore
+
+
+def _check_statement(conn: object, tables: dict[str, int]) -> bytes:
+    """One DO block that raises unless every table holds the manifest's row count."""
+    lines = ["DO $dbsync_check$", "DECLARE n bigint;", "BEGIN"]
+    for qualified, expected in sorted(tables.items()):
+        schema, _, name = qualified.partition(".")
+        ident = sql.Identifier(schema, name).as_string(conn)  # type: ignore[arg-type]
+        shown = qualified.replace("'", "''").replace("%", "%%")
+        lines.append(
+            f"  SELECT count(*) INTO n FROM ONLY {ident};\n"
+            f"  IF n <> {int(expected)} THEN RAISE EXCEPTION "
+            f"'restore check: {shown} has % rows, the backup manifest says {int(expected)}', n; END IF;"
+        )
+    lines += ["END", "$dbsync_check$;", ""]
+    return "\n".join(lines).encode()
+
+
+def _collect(stream: IO[bytes], into: list[bytes]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: into.append(stream.read()), daemon=True)
+    thread.start()
+    return thread
+
+
+def restore_backup(
+    store: BackupStore, backup: Backup, target: Endpoint, *, keep_owners: bool = False
+) -> dict[str, object]:
+    """Restore ``backup`` into ``target`` in one transaction; returns a summary for the report."""
+    manifest = verify_backup(store, backup)
+    conn = connect(target)
+    try:
+        ident = identify(conn)
+        check = _check_statement(conn, manifest.tables)
+    finally:
+        conn.close()
+    major = server_major(ident.server_version_num)
+    pg_restore = find_tool("pg_restore", major)
+    psql = find_tool("psql", major)
+    dsn, env = split_secret(target.conninfo)
+    options = ["--clean", "--if-exists"]
+    if not keep_owners:
+        options += ["--no-owner", "--no-privileges"]
+    restorer = subprocess.Popen(
+        [pg_restore.path, *options, "--file=-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    loader = subprocess.Popen(
+        [
+            psql.path,
+            "-X",
+            "-q",
+            "--single-transaction",
+            "-v",
+            "ON_ERROR_STOP=1",
+            f"--dbname={dsn}",
+            "--file=-",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert restorer.stdin and restorer.stdout and restorer.stderr and loader.stdin and loader.stderr
+    restore_errors: list[bytes] = []
+    load_errors: list[bytes] = []
+    threads = [_collect(restorer.stderr, restore_errors), _collect(loader.stderr, load_errors)]
+    feed_problem: list[BaseException] = []
+    digest = hashlib.sha256()
+
+    def feed(chunks: Iterator[bytes], sink: IO[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                digest.update(chunk)
+                sink.write(chunk)
+        except BaseException as exc:  # reported by the main thread
+            feed_problem.append(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                sink.close()
+
+    feeder = threading.Thread(
+        target=feed, args=(store.read_stream(manifest.dump_key), restorer.stdin), daemon=True
+    )
+    feeder.start()
+    committed = False
+    try:
+        try:
+            while chunk := restorer.stdout.read(CHUNK):
+                loader.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # psql stopped on an error: its exit code says why
+        feeder.join()
+        restore_code = restorer.wait()
+        if feed_problem:
+            raise RolledBack(
+                f"reading the backup failed: {redact(str(feed_problem[0]))}; the target was not changed"
+            )
+        if digest.hexdigest() != manifest.sha256:
+            raise BackupInvalid(
+                f"{backup.folder} changed while it was being restored; the target was not changed"
+            )
+        if restore_code != 0:
+            threads[0].join()
+            message = redact(b"".join(restore_errors).decode(errors="replace").strip())
+            raise RolledBack(
+                f"pg_restore failed (exit {restore_code}): {message}; the target was not changed"
+            )
+        if loader.poll() is None:
+            loader.stdin.write(check)
+            loader.stdin.close()
+        load_code = loader.wait()
+        threads[1].join()
+        if load_code != 0:
+            message = redact(b"".join(load_errors).decode(errors="replace").strip())
+            raise RolledBack(f"the restore failed and was rolled back: {message}")
+        committed = True
+    except BrokenPipeError:
+        load_code = loader.wait()
+        threads[1].join()
+        message = redact(b"".join(load_errors).decode(errors="replace").strip())
+        raise RolledBack(f"the restore failed and was rolled back: {message}") from None
+    finally:
+        if not committed:
+            for proc in (loader, restorer):  # psql dies before COMMIT: the server rolls back
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    return {
+        "backup": backup.folder,
+        "run_id": manifest.run_id,
+        "size": manifest.size,
+        "sha256": manifest.sha256,
+        "tables_checked": len(manifest.tables),
+        "pg_restore": pg_restore.path,
+    }

@@ -1,0 +1,371 @@
+"""Backups: taken before every sync, verified, restorable without dbsync, pruned to the newest N.
+
+Real components throughout: PostgreSQL clusters from ``tests.fix_pg``, pg_dump/pg_restore from
+the machine, a folder store, and moto's standalone S3 server on loopback (``tests.fix_s3``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbsync.backup import MANIFEST, Backup, Manifest, list_backups, plan_retention, prune
+from dbsync.errors import StoreError, ToolMissing
+from dbsync.pgtools import find_tool
+from dbsync.store import ObjectInfo, open_store
+from tests.checksum import snapshot
+from tests.test_sync import dbsync, execute, ok, sync
+
+
+def backups_in(store_url: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    proc = dbsync("backups", "list", "--backup-store", store_url, "--json", env=env)
+    ok(proc)
+    return json.loads(proc.stdout)
+
+
+def test_sync_backs_up_the_target_first_and_the_dump_restores_with_plain_pg_restore(
+    make_db: Any, tmp_path: Path
+) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    store_url = f"file://{tmp_path}/store"
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, "--series", "uat-daily")
+    ok(proc)
+    assert report["backup"]["verified"] is True
+    [entry] = backups_in(store_url)
+    assert entry["complete"] and entry["series"] == "uat-daily" and entry["run_id"] == report["run_id"]
+    folder = tmp_path / "store" / entry["folder"]
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["kind"] == "pre-sync" and manifest["size"] == (folder / "dump.pgdump").stat().st_size
+    # The manifest's counts are the target's as it was before the sync changed it.
+    assert manifest["tables"]["public.apps_orders_order"] == before.row_counts["public.apps_orders_order"]
+    assert manifest["tables"]["public.auth_user"] == before.row_counts["public.auth_user"]
+    assert "postgres-pw" not in json.dumps(manifest)
+    # Plain pg_restore, no dbsync: the dump reproduces the target as it was.
+    cluster = make_db(2, "empty").cluster
+    cluster.create_database(f"plain_restore_{os.getpid()}")
+    scratch = cluster.url(f"plain_restore_{os.getpid()}")
+    pg_restore = find_tool("pg_restore", 15)
+    subprocess.run(
+        [
+            pg_restore.path,
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "-d",
+            scratch,
+            str(folder / "dump.pgdump"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    restored = snapshot(scratch)
+    assert restored.tables == before.tables
+    assert restored.sequences == before.sequences
+    assert restored.schema_checksum == before.schema_checksum
+    cluster.drop_database(f"plain_restore_{os.getpid()}")
+
+
+def test_backup_to_s3(make_db: Any, tmp_path: Path, s3_server: Any) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    bucket = s3_server.new_bucket()
+    store_url = f"s3://{bucket}/nightly?endpoint={s3_server.endpoint}&region={s3_server.region}"
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env=s3_server.env())
+    ok(proc)
+    keys = sorted(o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"])
+    assert [k.rsplit("/", 1)[-1] for k in keys] == ["dump.pgdump", "manifest.json"]
+    assert all(k.startswith("nightly/") for k in keys)
+    assert report["backup"]["store"].startswith(f"s3://{bucket}/nightly")
+    verify = dbsync("backups", "verify", "--backup-store", store_url, "latest", env=s3_server.env())
+    ok(verify)
+    assert s3_server.secret_key not in proc.stdout + proc.stderr + json.dumps(report)
+
+
+def test_no_backup_is_explicit(make_db: Any, tmp_path: Path) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert report["backup"] is None
+    assert not (tmp_path / "backups").exists()
+
+
+def test_upload_dying_half_way_leaves_no_backup_and_no_change(
+    make_db: Any, tmp_path: Path, s3_server: Any
+) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    bucket = s3_server.new_bucket()
+    store_url = f"s3://{bucket}/b?endpoint={s3_server.endpoint}"
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url, env=s3_server.env())[0])
+    before = snapshot(uat)
+    before_objects = s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]
+    # A dump large enough for several multipart parts, cut after the first chunk.
+    execute(
+        uat,
+        "CREATE TABLE apps_blob_blob (id serial PRIMARY KEY, data text); "
+        "INSERT INTO apps_blob_blob (data) SELECT md5(g::text) || repeat(md5((g * 7)::text), 40) FROM generate_series(1, 20000) g",
+    )
+    before = snapshot(uat)
+    env = {**s3_server.env(), "DBSYNC_FAULT": "backup.stream", "DBSYNC_S3_PART_SIZE": str(5 * 1024 * 1024)}
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env=env)
+    assert proc.returncode == 4, proc.stderr
+    assert report["status"] == "rolled_back"
+    after_objects = s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in after_objects] == [
+        o["Key"] for o in before_objects
+    ]  # nothing new, nothing deleted
+    assert s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert snapshot(uat).checksum == before.checksum
+
+
+def test_pg_dump_failure_fails_the_run_before_any_change(make_db: Any, tmp_path: Path) -> None:
+    """A sequence pg_dump must read and the sync's role may not: pg_dump fails, the run stops
+    before anything destructive, and no complete backup is left behind."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    execute(
+        uat,
+        "DO $$ BEGIN CREATE ROLE limited LOGIN PASSWORD 'limited-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+    )
+    execute(
+        uat,
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO limited; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO limited;"
+        "CREATE SEQUENCE secret_seq;",
+    )
+    target = uat.cluster.url(uat.dbname, user="limited", password="limited-pw")
+    before = snapshot(uat)
+    proc, report = sync(prod, target, tmp_path)
+    assert proc.returncode == 4
+    assert "permission denied" in proc.stderr
+    assert report["error"]["step"] == "backup"
+    assert snapshot(uat).checksum == before.checksum
+    assert [b for b in backups_in(f"file://{tmp_path}/backups") if b["complete"]] == []
+
+
+def test_corrupted_backup_fails_verify_and_restore(make_db: Any, tmp_path: Path) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
+    [entry] = backups_in(store_url)
+    dump = tmp_path / "store" / entry["folder"] / "dump.pgdump"
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    verify = dbsync("backups", "verify", "--backup-store", store_url, entry["run_id"])
+    assert verify.returncode == 6 and "corrupt" in verify.stderr
+    before = snapshot(uat)
+    restore = dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, entry["run_id"])
+    assert restore.returncode == 6
+    assert snapshot(uat).checksum == before.checksum
+
+
+def test_restore_brings_the_target_back_to_before_the_sync(make_db: Any, tmp_path: Path) -> None:
+    """The seed's rollback procedure, done safely."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    store_url = f"file://{tmp_path}/store"
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url)
+    ok(proc)
+    assert snapshot(uat).checksum != before.checksum
+    restore = dbsync(
+        "backups", "restore", "--backup-store", store_url, "--keep-owners", "--target", uat, report["run_id"]
+    )
+    ok(restore)
+    after = snapshot(uat)
+    assert after.tables == before.tables, after.diff(before)
+    assert after.sequences == before.sequences
+    assert after.schema_checksum == before.schema_checksum
+
+
+def test_failed_restore_leaves_the_target_unchanged(make_db: Any, tmp_path: Path) -> None:
+    """The manifest says a table holds one row more than the dump restores: the final check
+    fails inside the restore's transaction, so nothing of it is committed."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
+    [entry] = backups_in(store_url)
+    manifest_path = tmp_path / "store" / entry["folder"] / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tables"]["public.apps_orders_order"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    before = snapshot(uat)
+    restore = dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, "latest")
+    assert restore.returncode == 4, restore.stderr
+    assert "restore check: public.apps_orders_order" in restore.stderr
+    assert snapshot(uat).checksum == before.checksum
+
+
+def test_eleven_runs_leave_the_seven_newest(make_db: Any, tmp_path: Path) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    run_ids = []
+    for _ in range(11):
+        proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, "--series", "s", "--quiet")
+        ok(proc)
+        run_ids.append(report["run_id"])
+    remaining = backups_in(store_url)
+    assert sorted(b["run_id"] for b in remaining) == sorted(run_ids[-7:])
+    assert all(b["complete"] for b in remaining)
+
+
+def test_prune_dry_run_and_retain(make_db: Any, tmp_path: Path) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    for _ in range(3):
+        ok(sync(prod, uat, tmp_path, "--backup-store", store_url, "--series", "s", "--quiet")[0])
+    dry = dbsync(
+        "backups", "prune", "--backup-store", store_url, "--series", "s", "--retain", "1", "--dry-run"
+    )
+    ok(dry)
+    assert dry.stdout.count("would delete") == 2
+    assert len(backups_in(store_url)) == 3
+    ok(dbsync("backups", "prune", "--backup-store", store_url, "--series", "s", "--retain", "1"))
+    assert len(backups_in(store_url)) == 1
+
+
+# -- retention, pure -----------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+
+
+def complete(folder: str, created: datetime, modified: datetime | None = None) -> Backup:
+    manifest = Manifest(
+        series="s",
+        run_id=folder.rsplit("-", 1)[-1],
+        created_at=created.isoformat(),
+        kind="pre-sync",
+        database={},
+        server_version="15",
+        pg_dump="15",
+        format="custom",
+        dump_key=f"s/{folder}/dump.pgdump",
+        size=1,
+        sha256="x",
+    )
+    when = modified or created
+    objects = [ObjectInfo(f"s/{folder}/dump.pgdump", 1, when), ObjectInfo(f"s/{folder}/{MANIFEST}", 1, when)]
+    return Backup("s", f"s/{folder}", objects, manifest)
+
+
+def incomplete(folder: str, modified: datetime) -> Backup:
+    return Backup("s", f"s/{folder}", [ObjectInfo(f"s/{folder}/dump.pgdump", 1, modified)])
+
+
+def test_retention_orders_by_manifest_time_not_key_name() -> None:
+    # Key names sort the opposite way from the manifests' times.
+    backups = [complete(f"z{9 - i}-run{i}", NOW - timedelta(days=10 - i)) for i in range(10)]
+    plan = plan_retention(backups, 7, NOW)
+    assert sorted(b.run_id for b in plan.keep) == sorted(f"run{i}" for i in range(3, 10))
+    assert sorted(b.run_id for b in plan.delete) == ["run0", "run1", "run2"]
+
+
+def test_retention_never_deletes_the_protected_run_nor_goes_below_n() -> None:
+    backups = [complete(f"a-run{i}", NOW - timedelta(days=i)) for i in range(3)]
+    assert plan_retention(backups, 7, NOW).delete == []
+    oldest_protected = plan_retention(backups, 1, NOW, protect=["run2"])
+    assert [b.run_id for b in oldest_protected.delete] == ["run1"]
+
+
+def test_incomplete_leftovers_are_pruned_only_after_a_day() -> None:
+    backups = [
+        complete("a-run1", NOW),
+        incomplete("b-old", NOW - timedelta(days=2)),
+        incomplete("c-young", NOW - timedelta(hours=3)),
+    ]
+    plan = plan_retention(backups, 7, NOW)
+    assert [b.folder for b in plan.leftovers] == ["s/b-old"]
+    assert plan.delete == []
+
+
+class FailingListStore:
+    """A store whose listing fails: prune must delete nothing."""
+
+    url = "test://failing"
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        raise StoreError("backup store test://failing: cannot list: connection reset")
+
+    def delete(self, key: str) -> None:
+        self.deleted.append(key)
+
+    def put_stream(self, key: str, chunks: Any) -> Any:
+        raise AssertionError("not used")
+
+    def read_stream(self, key: str) -> Iterator[bytes]:
+        raise AssertionError("not used")
+
+    def head(self, key: str) -> ObjectInfo | None:
+        raise AssertionError("not used")
+
+
+def test_failing_list_deletes_nothing() -> None:
+    store = FailingListStore()
+    with pytest.raises(StoreError, match="cannot list"):
+        prune(store, "s", 1)  # type: ignore[arg-type]
+    assert store.deleted == []
+
+
+def test_prune_deletes_data_before_manifest(tmp_path: Path) -> None:
+    order: list[str] = []
+    store = open_store(f"file://{tmp_path}")
+    for i in range(2):
+        folder = f"s/2026010{i}T000000Z-run{i}"
+        store.put_stream(f"{folder}/dump.pgdump", [b"x"])
+        manifest = complete(f"x-run{i}", NOW - timedelta(days=5 - i))
+        manifest.manifest.dump_key = f"{folder}/dump.pgdump"  # type: ignore[union-attr]
+        store.put_stream(f"{folder}/{MANIFEST}", [manifest.manifest.to_bytes()])  # type: ignore[union-attr]
+    real_delete = store.delete
+
+    def recording_delete(key: str) -> None:
+        order.append(key)
+        real_delete(key)
+
+    store.delete = recording_delete  # type: ignore[method-assign]
+    prune(store, "s", 1)
+    assert order == ["s/20260100T000000Z-run0/dump.pgdump", f"s/20260100T000000Z-run0/{MANIFEST}"]
+    assert [b.run_id for b in list_backups(store, "s")] == ["run1"]
+
+
+def test_old_incomplete_folder_is_pruned_from_a_real_store(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}")
+    store.put_stream("s/20200101T000000Z-dead/dump.pgdump", [b"partial"])
+    old = (datetime.now(UTC) - timedelta(days=3)).timestamp()
+    os.utime(tmp_path / "s/20200101T000000Z-dead/dump.pgdump", (old, old))
+    store.put_stream("s/20990101T000000Z-fresh/dump.pgdump", [b"partial"])
+    plan = prune(store, "s", 7)
+    assert [b.folder for b in plan.leftovers] == ["s/20200101T000000Z-dead"]
+    assert [o.key for o in store.list("s/")] == ["s/20990101T000000Z-fresh/dump.pgdump"]
+
+
+def test_pg_dump_newer_than_the_server_is_required() -> None:
+    assert find_tool("pg_dump", 10).major >= 15
+    with pytest.raises(ToolMissing, match=r"pg_dump of PostgreSQL 99 or newer.*postgresql-client-99"):
+        find_tool("pg_dump", 99)
+
+
+def test_unusable_store_is_bad_input_before_anything_changes(
+    make_db: Any, tmp_path: Path, s3_server: Any
+) -> None:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    env = {**s3_server.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret-QQQ"}
+    missing = f"s3://no-such-bucket-dbsync/x?endpoint={s3_server.endpoint}"
+    proc, _ = sync(prod, uat, tmp_path, "--backup-store", missing, env=s3_server.env())
+    assert proc.returncode == 2 and "no-such-bucket-dbsync" in proc.stderr and "does not exist" in proc.stderr
+    bucket = s3_server.new_bucket()
+    proc, _ = sync(
+        prod, uat, tmp_path, "--backup-store", f"s3://{bucket}/x?endpoint={s3_server.endpoint}", env=env
+    )
+    assert proc.returncode == 2 and "credentials were refused" in proc.stderr
+    assert "wrong-secret-QQQ" not in proc.stderr + proc.stdout
+    proc, _ = sync(prod, uat, tmp_path, "--backup-store", "ftp://nowhere/x")
+    assert proc.returncode == 2 and "use file:///path or s3://bucket/prefix" in proc.stderr
+    assert snapshot(uat).checksum == before.checksum
