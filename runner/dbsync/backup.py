@@ -55,6 +55,7 @@ class Manifest:
     size: int
     sha256: str
     tables: dict[str, int] = field(default_factory=dict)
+    fingerprint: dict[str, Any] | None = None  # production backups: what a restore must reproduce
     format_version: int = 1
 
     def to_bytes(self) -> bytes:
@@ -165,6 +166,7 @@ def take_backup(
     snapshot: str | None = None,
     dump_options: Iterable[str] = (),
     now: datetime | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> Manifest:
     """Dump, upload, read back and re-hash, then write the manifest. Raises before the
     manifest exists if anything fails, so a failed backup is never mistaken for one."""
@@ -191,6 +193,7 @@ def take_backup(
         size=written.size,
         sha256=written.sha256,
         tables=tables,
+        fingerprint=fingerprint,
     )
     store.put_stream(f"{folder}/{MANIFEST}", [manifest.to_bytes()])
     return manifest

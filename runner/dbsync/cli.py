@@ -22,7 +22,7 @@ from . import __version__
 from .backup import find_backup, list_backups, prune, verify_backup
 from .config import load_config
 from .connect import endpoint
-from .errors import EXIT_CODES, DbsyncError
+from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
 from .redact import redact
 from .report import Report
@@ -176,6 +176,108 @@ def sync(
             raise
         click.echo(f"dbsync: internal error ({type(exc).__name__}): {redact(str(exc))}", err=True)
         sys.exit(1)
+    _finish(report, report_path, quiet)
+
+
+@main.command(epilog=EPILOG)
+@click.option(
+    "--source",
+    envvar="DBSYNC_SOURCE_URL",
+    metavar="URL",
+    help="Production (env: DBSYNC_SOURCE_URL); not needed with --from-backup.",
+)
+@click.option(
+    "--target",
+    envvar="DBSYNC_TARGET_URL",
+    required=True,
+    metavar="URL",
+    help="Staging, replaced as a whole (env: DBSYNC_TARGET_URL).",
+)
+@click.option(
+    "--from-backup",
+    "from_backup",
+    metavar="REF",
+    help="Restore a stored production backup (run id, folder or 'latest') without production.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the JSON report here (also on failure).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines and no summary table.")
+@store_options
+@click.option(
+    "--series", metavar="NAME", help="Production backup series (default: <dbname>-<host>-production)."
+)
+@click.option(
+    "--retain",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Complete backups to keep in each series.",
+)
+@click.option(
+    "--no-target-backup", is_flag=True, help="Do not back staging up before replacing it (explicitly unsafe)."
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for staging's locks.",
+)
+def restore(
+    source: str | None,
+    target: str,
+    from_backup: str | None,
+    report_path: Path | None,
+    quiet: bool,
+    store_url: str,
+    s3_endpoint: str | None,
+    s3_region: str | None,
+    series: str | None,
+    retain: int,
+    no_target_backup: bool,
+    lock_timeout: float,
+) -> None:
+    """Replace staging with a full copy of production, in one transaction, verified before COMMIT."""
+    from .restore import RestoreSettings, run_restore
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    report = Report(command="restore")
+    progress = Progress(quiet=quiet)
+    try:
+        if (source is None) == (from_backup is None):
+            raise ConfigError(
+                "give either --source (production) or --from-backup (a stored backup), not both"
+            )
+        settings = RestoreSettings(
+            store=_store(store_url, s3_endpoint, s3_region),
+            series=series,
+            retain=retain,
+            backup_target=not no_target_backup,
+            from_backup=from_backup,
+            lock_timeout_seconds=lock_timeout,
+        )
+        run_restore(
+            endpoint("source", source) if source else None,
+            endpoint("target", target),
+            settings,
+            progress=progress,
+            report=report,
+        )
+    except DbsyncError as exc:
+        if report.status == "running":
+            report.fail(None, exc.kind, str(exc))
+            report.finish("refused" if exc.exit_code == 3 else "failed")
+        _finish(report, report_path, quiet)
+        _fail(exc)
+    except KeyboardInterrupt:
+        _finish(report, report_path, quiet)
+        click.echo("dbsync: interrupted; staging was rolled back", err=True)
+        sys.exit(130)
     _finish(report, report_path, quiet)
 
 

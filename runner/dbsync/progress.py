@@ -53,7 +53,24 @@ class Progress:
 def print_summary(report: Report, stream: TextIO | None = None) -> None:
     """The end-of-run summary: one row per table, then the proofs and the verdict."""
     console = Console(file=stream or sys.stdout, width=140, highlight=False)
+    if report.restore:
+        restored = RichTable(title=f"dbsync restore {report.run_id}: {report.status}")
+        for header in ("table", "rows", "restored", "content"):
+            restored.add_column(header, justify="left" if header in ("table", "content") else "right")
+        for t in report.restore["tables"]:
+            restored.add_row(
+                t["table"],
+                f"{t['rows']:,}",
+                f"{t['rows_restored'] or 0:,}",
+                "equal" if t["digest_equal"] else "DIFFERS",
+            )
+        console.print(restored)
+        console.print(
+            f"schema objects: {report.restore['schema_objects']}, sequences: {report.restore['sequences']}, "
+            f"large objects: {report.restore['large_objects']}"
+        )
     table = RichTable(title=f"dbsync {report.command} {report.run_id}: {report.status}")
+
     for header in (
         "table",
         "role",
@@ -84,7 +101,8 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
             f"{t.rows_after:,}",
             f"{t.seconds:.2f}",
         )
-    console.print(table)
+    if report.tables or not report.restore:
+        console.print(table)
     if report.remaps:
         remaps = RichTable(title="references remapped by natural key")
         for header in ("column", "references", "by key", "to fallback", "to NULL"):

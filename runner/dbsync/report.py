@@ -76,6 +76,7 @@ class Report:
     generic_relations: list[dict[str, Any]] = field(default_factory=list)
     sequences: list[dict[str, Any]] = field(default_factory=list)
     backup: dict[str, Any] | None = None
+    restore: dict[str, Any] | None = None  # dbsync restore: per-table verification, differences
     proofs: list[Proof] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None

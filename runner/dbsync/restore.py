@@ -1,0 +1,454 @@
+"""``dbsync restore``: production's full backup into staging, atomically, verified before COMMIT.
+
+The steps (the report and the progress lines use these names):
+
+1. ``connect``        staging, and production unless restoring ``--from-backup``; refuse when
+                      they are one database.
+2. ``inspect``        production in a REPEATABLE READ, READ ONLY transaction with an exported
+                      snapshot: its fingerprint (schema, per-table counts and digests, sequences,
+                      large objects) and extensions. From a stored backup: its manifest, re-hashed.
+                      Every extension production uses must be available on staging, and
+                      pg_dump/pg_restore/psql at least as new as the servers must be installed,
+                      or the run stops here.
+3. ``backup``         ``pg_dump -Fc --no-owner --no-privileges`` of production in that snapshot,
+                      streamed into the store as the series' new backup, read back, re-hashed,
+                      manifest (with the fingerprint) written last. Production is dumped once.
+4. ``target-backup``  staging's current contents into the store (its own series), verified.
+5. ``replace``        one psql session, one transaction on staging: drop every user schema and
+                      large object, recreate ``public``, stream the stored dump through
+                      pg_restore into it (re-hashing the bytes on the way).
+6. ``verify``         staging's fingerprint, taken inside that uncommitted transaction, must
+                      equal production's; every difference is named in the report.
+7. ``commit``         then keep the newest N backups of each series.
+
+Why one transaction in the same database, not a new database swapped in by rename: a rename
+needs the database to have no connections at all, and an application behind a connection pool
+holds connections open and reconnects at once; the managed cluster's ``doadmin`` may not even
+be able to terminate them. Inside one transaction, the application's queries wait on the locks
+and then see either all of the old staging or all of the new one, never a missing or half-
+restored database. The limits: staging's tables are locked for the duration of the replace,
+the transaction needs room for both copies until COMMIT, and the previous contents are kept as
+a verified backup in the store rather than as a second database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import IsolationLevel, sql
+
+from . import faults, fingerprint
+from .backup import Backup, Manifest, find_backup, prune, take_backup, verify_backup
+from .connect import Connection, Endpoint, connect
+from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
+from .identity import Identity, identify, refuse_same_database
+from .pgtools import find_tool, server_major
+from .progress import Progress
+from .psql_session import PsqlSession
+from .redact import redact
+from .report import Proof, Report
+from .sqlfiles import query
+from .store import CHUNK, BackupStore
+from .sync import default_series, table_counts
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    store: BackupStore
+    series: str | None = None  # production backups; default <dbname>-<host>-production
+    retain: int = 7
+    backup_target: bool = True  # staging's previous contents into the store first
+    from_backup: str | None = None  # a run id, folder or "latest": no production access
+    lock_timeout_seconds: float = 30
+
+
+class RestoreRun:
+    def __init__(
+        self,
+        source: Endpoint | None,
+        target: Endpoint,
+        settings: RestoreSettings,
+        *,
+        progress: Progress | None = None,
+        report: Report | None = None,
+    ) -> None:
+        self.source_ep = source
+        self.target_ep = target
+        self.settings = settings
+        self.progress = progress or Progress(quiet=True)
+        self.report = report or Report(command="restore")
+        self.report.target = {"database": target.description}
+        if source is not None:
+            self.report.source = {"database": source.description}
+        self.src: Connection | None = None
+        self.tgt: Connection | None = None
+        self.src_id: Identity | None = None
+        self.tgt_id: Identity | None = None
+        self.expected: fingerprint.Fingerprint | None = None
+        self.manifest: Manifest | None = None
+        self.backup: Backup | None = None
+        self.snapshot: str | None = None
+        self.session: PsqlSession | None = None
+        self._step: str | None = None
+        self._series: list[str] = []
+
+    def run(self) -> Report:
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("connect", self._connect),
+            ("inspect", self._inspect),
+        ]
+        if self.source_ep is not None:
+            steps.append(("backup", self._backup))
+        if self.settings.backup_target:
+            steps.append(("target-backup", self._target_backup))
+        steps += [("replace", self._replace), ("verify", self._verify), ("commit", self._commit)]
+        try:
+            for name, action in steps:
+                self._step = name
+                with self.progress.step(self.report, name):
+                    faults.checkpoint(name)
+                    action()
+            self.report.finish("committed")
+            self._retain()
+            return self.report
+        except BaseException as exc:
+            error = self._translate(exc)
+            self._abandon()
+            if isinstance(error, DbsyncError):
+                self.report.fail(self._step, error.kind, str(error))
+                self.report.finish(
+                    "refused"
+                    if isinstance(error, Refused)
+                    else "rolled_back"
+                    if self._step in ("replace", "verify", "commit") or isinstance(error, RolledBack)
+                    else "failed"
+                )
+            else:
+                self.report.fail(self._step, "interrupted", "interrupted by a signal")
+                self.report.finish("interrupted")
+            raise error from None
+        finally:
+            for conn in (self.src, self.tgt):
+                if conn is not None and not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                    conn.close()
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, DbsyncError | KeyboardInterrupt):
+            return exc
+        if isinstance(exc, psycopg.Error):
+            message = exc.diag.message_primary or str(exc)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        return RolledBack(f"step {self._step} failed: {redact(message)}; staging was not changed")
+
+    def _abandon(self) -> None:
+        if self.session is not None:
+            self.session.abandon()
+
+    # -- 1. connect --------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self.tgt = connect(self.target_ep)
+        self.tgt_id = identify(self.tgt)
+        self.report.target.update(server_version=self.tgt_id.server_version, dbname=self.tgt_id.dbname)
+        if self.source_ep is None:
+            return
+        self.src = connect(self.source_ep)
+        self.src_id = identify(self.src)
+        self.report.source.update(
+            server_version=self.src_id.server_version,
+            dbname=self.src_id.dbname,
+            system_identifier=self.src_id.system_identifier,
+        )
+        refuse_same_database(self.src, self.tgt, self.src_id, self.tgt_id, self.target_ep.description)
+
+    # -- 2. inspect --------------------------------------------------------------------------
+
+    def _inspect(self) -> None:
+        assert self.tgt is not None and self.tgt_id is not None
+        target_major = server_major(self.tgt_id.server_version_num)
+        self.pg_restore = find_tool("pg_restore", target_major)
+        self.psql = find_tool("psql", target_major)
+        self.pg_dump_target = find_tool("pg_dump", target_major)
+        if self.src is not None:
+            assert self.src_id is not None
+            source_major = server_major(self.src_id.server_version_num)
+            self.pg_dump = find_tool("pg_dump", max(source_major, target_major))
+            self.src.autocommit = False
+            self.src.isolation_level = IsolationLevel.REPEATABLE_READ
+            self.src.read_only = True
+            with self.src.cursor() as cur:
+                cur.execute("SELECT pg_export_snapshot()")
+                row = cur.fetchone()
+                assert row is not None
+                self.snapshot = str(row[0])
+            self.report.snapshot = self.snapshot
+            self.expected = fingerprint.take(self.src)
+        else:
+            ref = self.settings.from_backup or "latest"
+            self.backup = find_backup(self.settings.store, ref, self.settings.series)
+            self.manifest = verify_backup(self.settings.store, self.backup)
+            if not self.manifest.fingerprint:
+                raise BackupInvalid(
+                    f"{self.backup.folder} is a {self.manifest.kind} backup without a fingerprint, "
+                    "so a restore from it cannot be verified; use a backup that dbsync restore took"
+                )
+            self.expected = fingerprint.Fingerprint.from_json(self.manifest.fingerprint)
+            self.report.source = {"backup": self.backup.folder, "database": self.manifest.database}
+        with self.tgt.cursor() as cur:
+            cur.execute("SELECT name FROM pg_available_extensions")
+            available = {r[0] for r in cur.fetchall()}
+        missing = sorted(set(self.expected.extensions) - available)
+        if missing:
+            raise Refused(
+                f"production uses the extension(s) {', '.join(missing)}, which staging's server "
+                "does not offer; nothing was changed. Enable them on the staging cluster first."
+            )
+        self.progress.say(
+            f"inspect: {len(self.expected.schema)} schema objects, {len(self.expected.tables)} tables, "
+            f"{len(self.expected.sequences)} sequences, {self.expected.large_objects[0]} large objects"
+        )
+
+    # -- 3. backup ---------------------------------------------------------------------------
+
+    def _backup(self) -> None:
+        assert self.src is not None and self.src_id is not None and self.source_ep is not None
+        assert self.expected is not None
+        series = self.settings.series or default_series(self.source_ep, "production")
+        with self.src.cursor() as cur:
+            counts = table_counts(cur)
+        self.manifest = take_backup(
+            self.settings.store,
+            conninfo=self.source_ep.conninfo,
+            tool=self.pg_dump,
+            series=series,
+            run_id=self.report.run_id,
+            kind="production",
+            database={
+                "description": self.source_ep.description,
+                "dbname": self.src_id.dbname,
+                "system_identifier": self.src_id.system_identifier,
+            },
+            server_version=self.src_id.server_version,
+            tables=counts,
+            snapshot=self.snapshot,
+            dump_options=["--no-owner", "--no-privileges"],
+            fingerprint=self.expected.to_json(),
+        )
+        # Production has been read: end its transaction and its snapshot.
+        self.src.rollback()
+        self._series.append(series)
+        self.report.backup = {
+            "store": self.settings.store.url,
+            "series": series,
+            "key": self.manifest.dump_key,
+            "size": self.manifest.size,
+            "sha256": self.manifest.sha256,
+            "verified": True,
+        }
+        self.progress.say(f"backup: production, {self.manifest.size:,} bytes, verified")
+
+    # -- 4. target-backup --------------------------------------------------------------------
+
+    def _target_backup(self) -> None:
+        assert self.tgt is not None and self.tgt_id is not None
+        series = default_series(self.target_ep, "pre-restore")
+        with self.tgt.transaction(), self.tgt.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SELECT pg_export_snapshot()")
+            row = cur.fetchone()
+            assert row is not None
+            counts = table_counts(cur)
+            manifest = take_backup(
+                self.settings.store,
+                conninfo=self.target_ep.conninfo,
+                tool=self.pg_dump_target,
+                series=series,
+                run_id=self.report.run_id,
+                kind="pre-restore",
+                database={"description": self.target_ep.description, "dbname": self.tgt_id.dbname},
+                server_version=self.tgt_id.server_version,
+                tables=counts,
+                snapshot=str(row[0]),
+            )
+        self._series.append(series)
+        self.report.target["backup"] = {
+            "series": series,
+            "key": manifest.dump_key,
+            "size": manifest.size,
+            "sha256": manifest.sha256,
+            "verified": True,
+        }
+
+    # -- 5. replace --------------------------------------------------------------------------
+
+    def _replace(self) -> None:
+        assert self.manifest is not None and self.expected is not None
+        store = self.settings.store
+        self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
+        lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
+        prelude = query("drop_user_objects", create_public="schema|public" in self.expected.schema)
+        session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n")
+        session.send(_render(prelude) + "\n")
+        session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)
+        restorer = subprocess.Popen(
+            [self.pg_restore.path, "--no-owner", "--no-privileges", "--exit-on-error", "--file=-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert restorer.stdin and restorer.stdout and restorer.stderr
+        digest = hashlib.sha256()
+        problems: list[BaseException] = []
+        errors: list[bytes] = []
+        threading.Thread(target=lambda: errors.append(restorer.stderr.read()), daemon=True).start()  # type: ignore[union-attr]
+
+        def feed(chunks: Iterator[bytes]) -> None:
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    restorer.stdin.write(chunk)  # type: ignore[union-attr]
+            except BaseException as exc:  # reported below
+                problems.append(exc)
+            finally:
+                with contextlib.suppress(OSError):
+                    restorer.stdin.close()  # type: ignore[union-attr]
+
+        feeder = threading.Thread(target=feed, args=(store.read_stream(self.manifest.dump_key),), daemon=True)
+        feeder.start()
+        try:
+            started = False
+            while chunk := restorer.stdout.read(CHUNK):
+                session.send(chunk)
+                if not started:
+                    faults.checkpoint("replace.stream")
+                    started = True
+            feeder.join()
+            code = restorer.wait()
+        finally:
+            if restorer.poll() is None:
+                restorer.kill()
+                restorer.wait()
+        if problems:
+            raise RolledBack(
+                f"reading the backup failed: {redact(str(problems[0]))}; staging was not changed"
+            )
+        if digest.hexdigest() != self.manifest.sha256:
+            raise BackupInvalid(
+                f"{self.manifest.dump_key} changed while it was restored; staging was not changed"
+            )
+        if code != 0:
+            time.sleep(0.1)
+            message = redact(b"".join(errors).decode(errors="replace").strip())
+            raise RolledBack(f"pg_restore failed (exit {code}): {message}; staging was not changed")
+        session.ask("SELECT 1;")  # every statement of the restore has run
+
+    # -- 6. verify ---------------------------------------------------------------------------
+
+    def _verify(self) -> None:
+        assert self.session is not None and self.expected is not None
+        session = self.session
+        session.ask(";\n".join(fingerprint.COMPARABLE_SETTINGS) + ";")
+
+        def rows(q: sql.Composable) -> list[list[str]]:
+            return [line.split("|") for line in session.ask(_render(q) + ";") if line]
+
+        tables_q, sequences_q = fingerprint.listing_queries()
+        tables, sequences = fingerprint.parse_listing(rows(tables_q), rows(sequences_q))
+        results = [(kind, rows(q)) for kind, q in fingerprint.fingerprint_queries(tables, sequences)]
+        actual = fingerprint.collect(results)
+        diff = fingerprint.differences(self.expected, actual)
+        self.report.restore = {
+            "schema_objects": len(self.expected.schema),
+            "tables": [
+                {
+                    "table": name,
+                    "rows": expected[0],
+                    "rows_restored": (actual.tables.get(name) or [None])[0],
+                    "digest_equal": actual.tables.get(name) == expected,
+                }
+                for name, expected in sorted(self.expected.tables.items())
+            ],
+            "sequences": len(self.expected.sequences),
+            "large_objects": self.expected.large_objects[0],
+            "differences": diff,
+        }
+        self.report.proofs.append(
+            Proof(
+                "schema",
+                "staging",
+                not diff["schema"],
+                f"{len(self.expected.schema)} objects; "
+                + ("equal" if not diff["schema"] else "; ".join(diff["schema"][:5])),
+            )
+        )
+        for entry in self.report.restore["tables"]:
+            self.report.proofs.append(
+                Proof(
+                    "table",
+                    entry["table"],
+                    entry["digest_equal"],
+                    f"{entry['rows']} rows expected, {entry['rows_restored']} restored",
+                )
+            )
+        self.report.proofs.append(
+            Proof("sequences", "staging", not diff["sequences"], "; ".join(diff["sequences"][:5]) or "equal")
+        )
+        self.report.proofs.append(
+            Proof(
+                "large_objects",
+                "staging",
+                not diff["large_objects"],
+                "; ".join(diff["large_objects"]) or "equal",
+            )
+        )
+        failed = [p for p in self.report.proofs if not p.ok]
+        if failed:
+            first = failed[0]
+            raise ProofFailed(
+                f"{len(failed)} proof(s) failed, first: {first.name} {first.subject}: {first.detail}; "
+                "staging was rolled back"
+            )
+        faults.checkpoint("verify.end")
+
+    # -- 7. commit ---------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        assert self.session is not None
+        self.session.commit()
+        self.session = None
+
+    def _retain(self) -> None:
+        for series in self._series:
+            try:
+                prune(self.settings.store, series, self.settings.retain, protect=[self.report.run_id])
+            except DbsyncError as exc:
+                self.report.warnings.append(f"old backups of {series} were not pruned: {exc}")
+
+
+def _render(composed: sql.Composable) -> str:
+    """Composed SQL as text for psql (identifiers and literals quoted without a connection)."""
+    return composed.as_string()
+
+
+def run_restore(
+    source: Endpoint | None,
+    target: Endpoint,
+    settings: RestoreSettings,
+    *,
+    progress: Progress | None = None,
+    report: Report | None = None,
+) -> Report:
+    return RestoreRun(source, target, settings, progress=progress, report=report).run()
+
+
+__all__ = ["RestoreRun", "RestoreSettings", "run_restore"]

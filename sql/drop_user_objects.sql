@@ -1,0 +1,39 @@
+-- Empty a database of everything a full restore recreates, inside the caller's transaction:
+-- every user schema (with its tables, views, functions, types, and the extensions installed in
+-- it) and every large object. The public schema is recreated with its owner and privileges,
+-- since pg_dump never writes CREATE SCHEMA public. Nothing is committed here.
+-- psql -v create_public=true -c 'BEGIN' -f drop_user_objects.sql ...
+DO $dbsync$
+DECLARE
+    public_owner text;
+    public_acl aclitem[];
+    s record;
+    g record;
+BEGIN
+    SELECT nspowner::regrole::text, nspacl INTO public_owner, public_acl
+    FROM pg_namespace WHERE nspname = 'public';
+    FOR s IN SELECT nspname FROM pg_namespace
+             WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+               AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp%'
+    LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname);
+    END LOOP;
+    PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
+    IF :'create_public' THEN
+        CREATE SCHEMA public;
+        IF public_owner IS NOT NULL THEN
+            BEGIN
+                EXECUTE format('ALTER SCHEMA public OWNER TO %s', public_owner);
+            EXCEPTION WHEN insufficient_privilege THEN
+                NULL;  -- a managed role may not hand the schema back; it keeps it
+            END;
+        END IF;
+        FOR g IN SELECT a.grantee, a.privilege_type FROM aclexplode(public_acl) AS a
+                 WHERE a.grantee <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'public')
+        LOOP
+            EXECUTE format('GRANT %s ON SCHEMA public TO %s', g.privilege_type,
+                           CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
+        END LOOP;
+    END IF;
+END
+$dbsync$;
