@@ -1,0 +1,248 @@
+"""``dbsync restore`` between real clusters: staging becomes production's exact copy, or stays
+exactly as it was. Checked with the independent checksums of ``tests.checksum``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.checksum import snapshot
+from tests.test_sync import dbsync, execute, ok, rows
+
+STEPS = [
+    "connect",
+    "inspect",
+    "backup",
+    "backup.stream",
+    "target-backup",
+    "replace",
+    "replace.stream",
+    "verify",
+    "verify.end",
+    "commit",
+]
+
+
+def restore(
+    target: str, tmp_path: Path, *extra: str, source: str | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    report_path = tmp_path / f"restore-{len(list(tmp_path.glob('restore-*')))}.json"
+    args = ["restore", "--target", target, "--report", str(report_path)]
+    if source is not None:
+        args += ["--source", source]
+    if "--backup-store" not in extra:
+        args += ["--backup-store", f"file://{tmp_path}/store"]
+    proc = dbsync(*args, *extra, env=env)
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return proc, report
+
+
+def same_data(a: str, b: str) -> None:
+    sa, sb = snapshot(a), snapshot(b)
+    assert sa.tables == sb.tables, sa.diff(sb)
+    assert sa.sequences == sb.sequences
+    assert sa.schema_checksum == sb.schema_checksum, sa.diff(sb)
+
+
+def wait_for_no_sessions(url: str) -> None:
+    """After a kill, psql may still be draining its input; the server rolls back once it exits."""
+    for _ in range(100):
+        if rows(
+            url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        ) == [(0,)]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("sessions still open on the target")
+
+
+def test_staging_becomes_an_exact_copy_without_leftovers(make_db: Any, tmp_path: Path) -> None:
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    execute(
+        staging,
+        "CREATE SCHEMA scratch; CREATE TABLE scratch.notes (x int); CREATE TABLE public.leftover (y int);"
+        "CREATE VIEW public.leftover_view AS SELECT 1 AS one",
+    )
+    prod_before = snapshot(prod)
+    proc, report = restore(staging, tmp_path, source=prod)
+    ok(proc)
+    assert report["status"] == "committed"
+    assert snapshot(prod).checksum == prod_before.checksum
+    same_data(prod, staging)
+    assert rows(
+        staging,
+        "SELECT to_regclass('public.leftover'), to_regclass('public.leftover_view'), "
+        "to_regnamespace('scratch')",
+    ) == [(None, None, None)]
+    checked = {t["table"] for t in report["restore"]["tables"]}
+    assert "public.apps_orders_order" in checked and all(
+        t["digest_equal"] for t in report["restore"]["tables"]
+    )
+    assert all(p["ok"] for p in report["proofs"])
+    # Both the production backup and staging's previous contents are in the store.
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    assert sorted(b["series"].endswith("-pre-restore") for b in listing) == [False, True]
+    assert sorted(b["series"].endswith("-production") for b in listing) == [False, True]
+
+
+def test_rich_schema_survives(make_db: Any, tmp_path: Path) -> None:
+    """Sequences, views, functions, triggers, partitions, enums, domains and large objects."""
+    prod, staging = make_db(0, "rich"), make_db(1, "uat")
+    proc, report = restore(staging, tmp_path, source=prod)
+    ok(proc)
+    same_data(prod, staging)
+    lo = "SELECT count(*), coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '') FROM pg_largeobject_metadata"
+    assert rows(staging, lo) == rows(prod, lo) and rows(prod, lo)[0][0] > 0
+    kinds = {line.split("|")[0] for line in report_schema_lines(prod)}
+    for kind in ("sequence", "view", "function", "trigger", "partition", "enum", "domain"):
+        assert kind in kinds
+    assert report["restore"]["large_objects"] == rows(prod, lo)[0][0]
+
+
+def report_schema_lines(url: str) -> list[str]:
+    from dbsync.sqlfiles import text_of
+
+    return [r[0] for r in rows(url, "SET search_path = ''; " + text_of("select_schema_description"))]
+
+
+def test_restore_from_a_stored_backup_with_production_stopped(make_db: Any, tmp_path: Path) -> None:
+    prod, staging = make_db(0, "prod"), make_db(2, "uat")
+    first_staging = make_db(1, "uat")
+    ok(restore(first_staging, tmp_path, source=prod)[0])
+    expected = snapshot(prod)
+    prod.cluster.stop()
+    series = next(
+        b["series"]
+        for b in json.loads(
+            dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+        )
+        if b["series"].endswith("-production")
+    )
+    proc, report = restore(staging, tmp_path, "--from-backup", "latest", "--series", series)
+    ok(proc)
+    assert report["source"]["backup"].startswith(series)
+    after = snapshot(staging)
+    assert after.tables == expected.tables and after.sequences == expected.sequences
+
+
+def test_same_database_is_refused(make_db: Any, tmp_path: Path) -> None:
+    prod = make_db(0, "prod")
+    before = snapshot(prod)
+    proc, report = restore(str(prod).replace("127.0.0.1", "localhost"), tmp_path, source=prod)
+    assert proc.returncode == 3 and "same database" in proc.stderr
+    assert report["status"] == "refused"
+    assert snapshot(prod).checksum == before.checksum
+
+
+def test_source_or_backup_must_be_named(make_db: Any, tmp_path: Path) -> None:
+    staging = make_db(1, "uat")
+    proc, _ = restore(staging, tmp_path)
+    assert proc.returncode == 2 and "either --source" in proc.stderr
+
+
+@pytest.fixture
+def fake_extension(make_db: Any) -> Any:
+    """An extension production has and staging's server does not offer: installed into
+    production from control files that are then removed (both clusters share one installation,
+    so that is the only way to make one side lack it)."""
+    import os
+
+    bindir = make_db(0, "empty").cluster.bindir
+    sharedir = (
+        Path(
+            subprocess.run(
+                [str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+        / "extension"
+    )
+    if not os.access(sharedir, os.W_OK):
+        pytest.skip("cannot write the PostgreSQL extension directory")
+    control, script = sharedir / "dbsync_fake.control", sharedir / "dbsync_fake--1.0.sql"
+    control.write_text("default_version = '1.0'\nrelocatable = true\ncomment = 'dbsync test extension'\n")
+    script.write_text("CREATE FUNCTION dbsync_fake_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n")
+    prod = make_db(0, "prod")
+    try:
+        execute(prod, "CREATE EXTENSION dbsync_fake")
+    finally:
+        control.unlink()
+        script.unlink()
+    return prod
+
+
+def test_missing_extension_is_refused_before_anything_changes(
+    fake_extension: Any, make_db: Any, tmp_path: Path
+) -> None:
+    staging = make_db(1, "uat")
+    before = snapshot(staging)
+    proc, report = restore(staging, tmp_path, source=fake_extension)
+    assert proc.returncode == 3, proc.stderr
+    assert "dbsync_fake" in proc.stderr
+    assert report["error"]["step"] == "inspect"
+    assert snapshot(staging).checksum == before.checksum
+
+
+def test_failed_verification_rolls_back(make_db: Any, tmp_path: Path) -> None:
+    """A stored production backup whose manifest promises other content than its dump holds
+    (the SHA-256 covers the dump, not the manifest): the restore runs, the fingerprint taken
+    inside the transaction differs, the report names what differs, and nothing is committed."""
+    prod, first, staging = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    ok(restore(first, tmp_path, source=prod)[0])
+    store = tmp_path / "store"
+    [manifest_path] = [p for p in store.glob("*-production/*/manifest.json")]
+    manifest = json.loads(manifest_path.read_text())
+    manifest["fingerprint"]["tables"]["public.apps_orders_order"][0] += 1
+    manifest["fingerprint"]["schema"].append("index|public.apps_orders_order|CREATE INDEX promised ON x")
+    manifest_path.write_text(json.dumps(manifest))
+    before = snapshot(staging)
+    proc, report = restore(staging, tmp_path, "--from-backup", "latest", "--series", manifest["series"])
+    assert proc.returncode == 4, proc.stderr
+    assert "proof" in proc.stderr
+    differences = report["restore"]["differences"]
+    assert any("public.apps_orders_order" in d for d in differences["tables"])
+    assert differences["schema"] == ["- index|public.apps_orders_order|CREATE INDEX promised ON x"]
+    assert report["status"] == "rolled_back"
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == before.checksum
+
+
+@pytest.fixture(scope="module")
+def pair(sample_databases: Any) -> Any:
+    prod = sample_databases.create(0, "prod", "deferrable", 1)
+    staging = sample_databases.create(1, "uat", "deferrable", 1)
+    yield prod, staging, snapshot(prod).checksum, snapshot(staging).checksum
+    prod.cluster.drop_database(prod.dbname)
+    staging.cluster.drop_database(staging.dbname)
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("where", STEPS)
+def test_fault_at_each_step_leaves_staging_unchanged(pair: Any, tmp_path: Path, where: str, how: str) -> None:
+    prod, staging, prod_sum, staging_sum = pair
+    fault = where if how == "raise" else f"{where}:kill"
+    proc, report = restore(staging, tmp_path, source=prod, env={"DBSYNC_FAULT": fault})
+    if how == "kill":
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 4, proc.stderr
+        assert f"fault injected at {where}" in proc.stderr and "Traceback" not in proc.stderr
+        assert report["error"]["step"] == where.split(".")[0]
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == staging_sum
+    assert snapshot(prod).checksum == prod_sum
+    # no complete backup of this run, when it died before its manifest
+    if where in ("backup", "backup.stream"):
+        listing = json.loads(
+            dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+        )
+        assert [b for b in listing if b["complete"]] == []
