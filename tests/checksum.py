@@ -98,7 +98,12 @@ SCHEMA_QUERIES: tuple[tuple[str, str], ...] = (
                       'noinherit=%s: %s',
                       coalesce(c.oid::regclass::text, 'domain ' || con.contypid::regtype::text),
                       con.conname, con.contype, con.condeferrable, con.condeferred,
-                      con.convalidated, con.connoinherit, pg_get_constraintdef(con.oid, true))
+                      con.convalidated,
+                      -- NO INHERIT means something only for CHECK constraints; pg_dump
+                      -- recreates a partition's primary key with connoinherit set, as any
+                      -- plain pg_dump | pg_restore does, without any change in meaning.
+                      con.contype = 'c' AND con.connoinherit,
+                      pg_get_constraintdef(con.oid, true))
         FROM pg_constraint con
         LEFT JOIN pg_class c ON c.oid = con.conrelid
         WHERE con.connamespace IN ({USER_NAMESPACES})

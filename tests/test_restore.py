@@ -112,7 +112,11 @@ def test_rich_schema_survives(make_db: Any, tmp_path: Path) -> None:
 def report_schema_lines(url: str) -> list[str]:
     from dbsync.sqlfiles import text_of
 
-    return [r[0] for r in rows(url, "SET search_path = ''; " + text_of("select_schema_description"))]
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET search_path = ''")
+        return [r[0] for r in conn.execute(text_of("select_schema_description")).fetchall()]
 
 
 def test_restore_from_a_stored_backup_with_production_stopped(make_db: Any, tmp_path: Path) -> None:
