@@ -110,9 +110,9 @@ def test_rich_schema_survives(make_db: Any, tmp_path: Path) -> None:
 
 
 def report_schema_lines(url: str) -> list[str]:
-    from dbsync.sqlfiles import text_of
-
     import psycopg
+
+    from dbsync.sqlfiles import text_of
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET search_path = ''")
