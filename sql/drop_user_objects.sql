@@ -1,16 +1,19 @@
 -- Empty a database of everything a full restore recreates, inside the caller's transaction:
 -- every user schema (with its tables, views, functions, types, and the extensions installed in
 -- it) and every large object. The public schema is recreated with its owner and privileges,
--- since pg_dump never writes CREATE SCHEMA public. Nothing is committed here.
+-- since pg_dump never writes CREATE SCHEMA public (nor its default comment). Nothing is
+-- committed here.
 -- psql -v create_public=true -c 'BEGIN' -f drop_user_objects.sql ...
 DO $dbsync$
 DECLARE
     public_owner text;
     public_acl aclitem[];
+    public_comment text;
     s record;
     g record;
 BEGIN
-    SELECT nspowner::regrole::text, nspacl INTO public_owner, public_acl
+    SELECT nspowner::regrole::text, nspacl, obj_description(oid, 'pg_namespace')
+    INTO public_owner, public_acl, public_comment
     FROM pg_namespace WHERE nspname = 'public';
     FOR s IN SELECT nspname FROM pg_namespace
              WHERE nspname NOT IN ('pg_catalog', 'information_schema')
@@ -21,6 +24,8 @@ BEGIN
     PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
     IF :'create_public' THEN
         CREATE SCHEMA public;
+        -- pg_dump writes the schema's comment only when it is not the default one.
+        EXECUTE format('COMMENT ON SCHEMA public IS %L', public_comment);
         IF public_owner IS NOT NULL THEN
             BEGIN
                 EXECUTE format('ALTER SCHEMA public OWNER TO %s', public_owner);

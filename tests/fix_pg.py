@@ -9,9 +9,13 @@ Loaded by ``addopts = "-p tests.fix_pg"`` in pyproject.toml. Provides:
   returns the URL of a brand-new database loaded from ``tests/sample``; kind is
   "prod", "uat" or "empty" (schema only), variant "deferrable" (foreign keys
   DEFERRABLE INITIALLY DEFERRED, as Django makes them) or "immediate" (NOT
-  DEFERRABLE). Each (cluster, kind, variant, scale) is loaded once per session
-  into a template database; tests get copies (CREATE DATABASE ... TEMPLATE).
-  Databases are dropped when the test ends.
+  DEFERRABLE). Kind "rich" is ``rich_schema.sql``: every kind of schema object a
+  full restore must carry (partitions, enums, domains, triggers, large objects,
+  ...) with a little data; it has its own keys and no scale, so the variant is
+  ignored (recorded as "deferrable") and scale must be 1. Each (cluster, kind,
+  variant, scale) is loaded once per session into a template database; tests
+  get copies (CREATE DATABASE ... TEMPLATE). Databases are dropped when the
+  test ends.
 * ``prod_url`` = ``make_db(0, "prod")``, ``uat_url`` = ``make_db(1, "uat")``.
 
 Authentication: local (unix socket) connections are trusted; TCP connections,
@@ -61,7 +65,9 @@ SECRET_PASSWORD = "s3cr3t-pw"
 KNOWN_PASSWORDS: dict[str, str] = {SUPERUSER: SUPERUSER_PASSWORD, SECRET_USER: SECRET_PASSWORD}
 
 N_CLUSTERS = 3
-KINDS = ("prod", "uat", "empty")
+KINDS = ("prod", "uat", "empty", "rich")
+# Kinds that do not load schema.sql: their own file, no fk_mode variant, no scale.
+STANDALONE_KINDS: dict[str, str] = {"rich": "rich_schema.sql"}
 FK_MODES: dict[str, str] = {
     "deferrable": "DEFERRABLE INITIALLY DEFERRED",
     "immediate": "NOT DEFERRABLE",
@@ -466,6 +472,9 @@ class SampleDatabases:
         """The name of the template database, built on first use."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        variant = self.effective_variant(kind, variant)
+        if kind in STANDALONE_KINDS and scale != 1:
+            raise ValueError(f"kind {kind!r} has no scale (got {scale})")
         if variant not in FK_MODES:
             raise ValueError(f"variant must be one of {tuple(FK_MODES)}, not {variant!r}")
         if scale < 1:
@@ -478,7 +487,10 @@ class SampleDatabases:
             cluster = self.clusters[index]
             cluster.drop_database(name)
             cluster.create_database(name)
-            cluster.psql_file(name, SAMPLE_DIR / "schema.sql", {"fk_mode": FK_MODES[variant]})
+            if kind in STANDALONE_KINDS:
+                cluster.psql_file(name, SAMPLE_DIR / STANDALONE_KINDS[kind])
+            else:
+                cluster.psql_file(name, SAMPLE_DIR / "schema.sql", {"fk_mode": FK_MODES[variant]})
             if kind == "prod":
                 cluster.psql_file(name, SAMPLE_DIR / "prod_data.sql", {"scale": scale})
             elif kind == "uat":
@@ -487,6 +499,11 @@ class SampleDatabases:
             self._templates.add(key)
             return name
 
+    @staticmethod
+    def effective_variant(kind: str, variant: str) -> str:
+        """The variant a kind really has: standalone kinds ignore the argument."""
+        return "deferrable" if kind in STANDALONE_KINDS else variant
+
     def create(self, index: int, kind: str, variant: str = "deferrable", scale: int = 1) -> DbUrl:
         if not 0 <= index < len(self.clusters):
             raise IndexError(f"cluster index {index} out of range 0..{len(self.clusters) - 1}")
@@ -494,6 +511,7 @@ class SampleDatabases:
         if not cluster.running:
             raise RuntimeError(f"{cluster.name} is stopped; start() it before make_db()")
         template = self.template(index, kind, variant, scale)
+        variant = self.effective_variant(kind, variant)
         name = f"t{next(self._counter)}_{kind}_{variant}"
         cluster.create_database(name, template=template)
         return DbUrl(cluster, name, kind, variant)
@@ -537,6 +555,9 @@ MakeDb = Callable[..., DbUrl]
 @pytest.fixture
 def make_db(sample_databases: SampleDatabases) -> Iterator[MakeDb]:
     """Factory: make_db(cluster_index, kind, variant="deferrable", *, scale=1) -> URL.
+
+    kind: "prod", "uat", "empty" or "rich" (tests/sample/rich_schema.sql, which
+    ignores the variant and has no scale).
 
     A fresh database per call (a copy of a per-session template), dropped at
     the end of the test; a cluster the test left stopped is started again.

@@ -345,6 +345,29 @@ def test_harness_sample_uat_traps(prod_url: DbUrl, uat_url: DbUrl) -> None:
     assert scalar(prod_url, "SELECT name FROM apps_catalog_tag WHERE id = 7") != "uat-regression"
 
 
+RICH_ROW_COUNTS = {
+    "public.customers": 40, "billing.invoices": 80, "billing.invoice_lines": 200,
+    "billing.payments": 35, "audit.event_log": 31, "audit.records": 14,
+    "audit.login_records": 8, "public.room_bookings": 12, "audit.documents": 3,
+    "billing.monthly_revenue": 17,
+}
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_harness_rich_sample_on_any_cluster(make_db: MakeDb, index: int) -> None:
+    url = make_db(index, "rich", "immediate")  # the variant does not apply to "rich"
+    assert (url.kind, url.variant) == ("rich", "deferrable")
+    counts = {table: scalar(url, f"SELECT count(*) FROM {table}") for table in RICH_ROW_COUNTS}
+    assert counts == RICH_ROW_COUNTS
+    assert scalar(url, "SELECT count(*) FROM pg_largeobject_metadata") == 3
+    assert scalar(url, "SELECT count(*) FROM audit.documents d WHERE d.sha256 = sha256(lo_get(d.content_oid))") == 3
+    assert scalar(url, "SELECT string_agg(e::text, ',' ORDER BY e) FROM unnest(enum_range(NULL::public.priority)) e") \
+        == "low,medium,high,urgent"
+    assert fk_violations(url) == []
+    with pytest.raises(ValueError, match="no scale"):
+        make_db(index, "rich", scale=2)
+
+
 def test_harness_prod_scale(make_db: MakeDb) -> None:
     one = make_db(2, "prod")
     three = make_db(2, "prod", scale=3)
