@@ -1,0 +1,1 @@
+"""dbsync's CrossGuard policy pack (the policies live in ``policies.py``)."""
