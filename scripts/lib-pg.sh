@@ -45,6 +45,20 @@ pg_ensure_installed() {
     pg_bindir >/dev/null || { echo "postgresql installed, but no initdb found" >&2; return 1; }
 }
 
+# The test suite's other real servers: OpenSSH's sshd (the launcher's tests log in to a real
+# one on loopback). moto's S3 server comes from PyPI with the dev extra.
+sshd_ensure_installed() {
+    [[ -x /usr/sbin/sshd ]] && return 0
+    echo "OpenSSH server not found: installing Debian's openssh-server package" >&2
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "need root or sudo to install openssh-server" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server
+}
+
 # The OS user that runs the server: empty when we are not root.
 pg_os_user() {
     [[ $(id -u) -eq 0 ]] || return 0

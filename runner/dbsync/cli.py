@@ -408,5 +408,99 @@ def backups_restore(
     )
 
 
+def _project_root(start: Path) -> Path:
+    """The checkout: the nearest folder upwards holding Pulumi.yaml."""
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    raise ConfigError(f"no Pulumi.yaml in {start} or above: run from the dbsync checkout or pass --work-dir")
+
+
+@main.command("run", epilog=EPILOG)
+@click.option("--stack", required=True, metavar="NAME", help="The Pulumi stack: uat or staging.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the run's JSON report (with the job's) here.",
+)
+@click.option(
+    "--notify",
+    "notify_url",
+    envvar="DBSYNC_NOTIFY_URL",
+    metavar="URL",
+    help="Slack-compatible webhook for a summary on success and failure (env: DBSYNC_NOTIFY_URL).",
+)
+@click.option("--recover", is_flag=True, help="Cancel a stale Pulumi lock left by a killed run, and refresh.")
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The checkout (default: found upwards).",
+)
+def run_command(
+    stack: str, report_path: Path | None, notify_url: str | None, recover: bool, work_dir: Path | None
+) -> None:
+    """Provision the runner next to the databases, run the stack's job there, tear it down.
+
+    The databases come from DBSYNC_SOURCE_URL and DBSYNC_TARGET_URL (their public connection
+    strings are fine: the run points them at the clusters' private hosts), the DigitalOcean
+    token from DIGITALOCEAN_TOKEN. Never on the command line."""
+    from .launch.digitalocean import DigitalOcean
+    from .launch.provision import AutomationProvisioner
+    from .launch.run import Launch, write_outputs
+
+    try:
+        root = work_dir or _project_root(Path.cwd())
+        source = os.environ.get("DBSYNC_SOURCE_URL")
+        target = os.environ.get("DBSYNC_TARGET_URL")
+        if not source or not target:
+            raise ConfigError(
+                "set DBSYNC_SOURCE_URL and DBSYNC_TARGET_URL (in CI: from the repository's secrets)"
+            )
+        token = os.environ.get("DIGITALOCEAN_TOKEN")
+        cloud = DigitalOcean(token) if token else None
+        launch = Launch(
+            AutomationProvisioner(stack, root),
+            source_url=source,
+            target_url=target,
+            root=root,
+            cloud=cloud,
+            recover=recover,
+        )
+    except DbsyncError as exc:
+        _fail(exc)
+    code = launch.run()
+    write_outputs(launch.report, report_path, launch.log, notify_url)
+    launch.log(f"dbsync run {launch.run_id}: exit {code}")
+    sys.exit(code)
+
+
+@main.command("preview", epilog=EPILOG)
+@click.option("--stack", required=True, metavar="NAME")
+@click.option("--work-dir", type=click.Path(path_type=Path, file_okay=False))
+def preview_command(stack: str, work_dir: Path | None) -> None:
+    """Show the infrastructure diff of a stack, for auditors (secrets are never shown)."""
+    from .launch.provision import AutomationProvisioner
+
+    try:
+        root = work_dir or _project_root(Path.cwd())
+        AutomationProvisioner(stack, root).preview(lambda line: click.echo(redact(line), nl=False))
+    except DbsyncError as exc:
+        _fail(exc)
+
+
+@main.command("job", hidden=True)
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def job_command(spec: Path) -> None:
+    """Runner side of `dbsync run`: execute the uploaded job spec (its secrets stay off argv)."""
+    from .launch.job import execute
+
+    try:
+        execute(spec)
+    except DbsyncError as exc:
+        _fail(exc)
+
+
 if __name__ == "__main__":
     main()

@@ -16,7 +16,11 @@ clear sentence and exit with a documented code, never a traceback::
     ├── RolledBack                   exit 4  the run failed and the target was rolled back
     │   └── ProofFailed                      a pre-commit proof failed
     ├── OutcomeUnknown               exit 5  the connection died during COMMIT
-    └── BackupInvalid                exit 6  a backup is incomplete or does not match its manifest
+    ├── BackupInvalid                exit 6  a backup is incomplete or does not match its manifest
+    ├── RemoteError                  exit 7  dbsync run: SSH (launch/remote.py)
+    ├── CloudError                   exit 8  dbsync run: DigitalOcean API (launch/digitalocean.py)
+    └── ProvisionError               exit 9  dbsync run: Pulumi (launch/provision.py)
+    (exit 10: dbsync run's teardown left something behind)
 """
 
 from __future__ import annotations
@@ -115,5 +119,9 @@ EXIT_CODES = {
     4: "failed and rolled back; the target is exactly as it was",
     5: "connection lost during COMMIT; check the target",
     6: "a backup is incomplete or corrupt (verify/restore refused to use it)",
+    7: "dbsync run: SSH to the runner failed (unreachable, host key mismatch, refused login)",
+    8: "dbsync run: the DigitalOcean API failed (token, clusters, reaping)",
+    9: "dbsync run: Pulumi failed (locked stack, failed up)",
+    10: "dbsync run: the teardown left something behind (named in the log)",
     130: "interrupted; the target transaction was rolled back",
 }

@@ -8,6 +8,7 @@ password in raw and percent-encoded form, and any ``password=...`` / ``user:pw@`
 from __future__ import annotations
 
 import re
+from functools import cache
 from urllib.parse import quote, unquote
 
 import psycopg
@@ -19,9 +20,16 @@ _known: set[str] = set()
 
 
 def remember_secret(secret: str | None) -> None:
-    """Add a secret (and its encodings) to those scrubbed from every later message."""
-    if secret:
-        _known.update({secret, quote(secret, safe=""), quote(secret), unquote(secret)})
+    """Add a secret (and its encodings) to those scrubbed from every later message. A multi-line
+    secret (a private key) is also remembered line by line, should one line of it be echoed."""
+    if not secret:
+        return
+    _known.update({secret, quote(secret, safe=""), quote(secret), unquote(secret)})
+    if "\n" in secret:
+        for line in secret.splitlines():
+            line = line.strip()
+            if len(line) >= 8 and not line.startswith("-----"):
+                _known.add(line)
 
 
 def secrets_of(conninfo: str) -> list[str]:
@@ -37,11 +45,22 @@ def secrets_of(conninfo: str) -> list[str]:
     return found
 
 
+@cache
+def _any_encoding(secret: str) -> re.Pattern[str]:
+    """The secret with each character either as itself or percent-encoded, in any mix."""
+    parts = []
+    for char in secret:
+        encoded = "".join(f"%{b:02X}" for b in char.encode())
+        parts.append(f"(?:{re.escape(char)}|{re.escape(encoded)}|{re.escape(encoded.lower())})")
+    return re.compile("".join(parts))
+
+
 def redact(text: str) -> str:
-    """``text`` with every known secret and every password-looking field replaced by ``***``."""
+    """``text`` with every known secret (raw, percent-encoded or any mix of the two) and every
+    password-looking field replaced by ``***``."""
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***{m.group('at')}", text)
     text = _KEYWORD_PASSWORD.sub(lambda m: f"{m.group('head')}***", text)
     for secret in sorted(_known, key=len, reverse=True):
         if len(secret) >= 3:
-            text = text.replace(secret, "***")
+            text = _any_encoding(unquote(secret)).sub("***", text)
     return text
