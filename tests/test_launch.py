@@ -222,9 +222,11 @@ def test_preflight_reaps_expired_runners_and_refuses_one_cluster(world: dict[str
     source_id, _ = world["clusters"]
     old = fake.add_droplet("dbsync-old", tags=["dbsync-runner", "stack-uat", "run-old", "expires-1000"])
     fake.set_rules(source_id, [{"type": "tag", "value": "app"}, {"type": "droplet", "value": str(old)}])
+    other = fake.add_droplet("dbsync-staging-old", tags=["dbsync-runner", "stack-staging", "run-x", "expires-1000"])
     run = launch(world)
     assert run.run() == 0
-    assert old in run.report.reaped and fake.droplet_ids("dbsync-runner") == []
+    assert old in run.report.reaped and fake.droplet_ids("dbsync-runner") == [other]
+    # another stack's expired runner is left to that stack, whose clusters hold its rules
     # the same cluster twice: refused before anything is provisioned
     world["provisioner"].target_cluster = world["provisioner"].source_cluster
     refused = launch(world)

@@ -292,7 +292,11 @@ class Launch:
         if self.recover:
             self.log("recovering the stack: cancel any stale update, then refresh")
             self.provisioner.recover(self.log)
-        reaped = reap(self.cloud, now=time.time(), cluster_ids=self._cluster_ids)
+        # This stack's runners only: another stack's runner holds rules on clusters this run does
+        # not know, and its own next preflight reaps it with them.
+        reaped = reap(
+            self.cloud, now=time.time(), cluster_ids=self._cluster_ids, stack=self.provisioner.stack
+        )
         self.report.reaped = list(reaped.reaped)
         for sentence in reaped.left_behind:
             self.log(f"preflight: {sentence}")
