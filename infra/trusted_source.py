@@ -170,12 +170,20 @@ class PydoFirewallApi:
             with self._client() as client:
                 return call(client)
         except HttpResponseError as exc:
-            raise TrustedSourceError(self._redact(_http_error_sentence(action, cluster_id, exc))) from None
+            sentence = http_error_sentence(
+                f"{action} database cluster {cluster_id}",
+                exc,
+                permission=" (it needs write access to databases)",
+                after_failure=" The rule list may or may not have changed.",
+            )
+            raise TrustedSourceError(self._redact(sentence)) from None
         except AzureError as exc:
-            raise TrustedSourceError(self._redact(
-                f"Could not reach the DigitalOcean API at {self.endpoint} to {action} database cluster "
-                f"{cluster_id}: {exc.message}"
-            )) from None
+            raise TrustedSourceError(
+                self._redact(
+                    f"Could not reach the DigitalOcean API at {self.endpoint} to {action} database cluster "
+                    f"{cluster_id}: {exc.message}"
+                )
+            ) from None
 
     def _unexpected(self, action: str, cluster_id: str, result: Any) -> TrustedSourceError:
         if isinstance(result, Mapping) and result.get("id") == "not_found":
@@ -184,15 +192,18 @@ class PydoFirewallApi:
                 f"({result.get('message', 'not found')})."
             )
         text = json.dumps(result, default=str)[:300]
-        return TrustedSourceError(self._redact(
-            f"Could not {action} database cluster {cluster_id}: unexpected response {text}."
-        ))
+        return TrustedSourceError(
+            self._redact(f"Could not {action} database cluster {cluster_id}: unexpected response {text}.")
+        )
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[token]") if self._token else text
 
 
-def _http_error_sentence(action: str, cluster_id: str, exc: Any) -> str:
+def http_error_sentence(what: str, exc: Any, *, permission: str = "", after_failure: str = "") -> str:
+    """One sentence for a failed DigitalOcean API call (pydo raises azure-core's
+    ``HttpResponseError``): the status, DigitalOcean's own error id and message, and a hint.
+    Shared by this provider and the launcher's API client (``dbsync.launch.digitalocean``)."""
     status = getattr(exc, "status_code", None)
     error_id, message = "", str(getattr(exc, "reason", "") or "")
     response = getattr(exc, "response", None)
@@ -208,12 +219,12 @@ def _http_error_sentence(action: str, cluster_id: str, exc: Any) -> str:
     if status == 401:
         hint = f" The API token was not accepted: check {TOKEN_ENV}."
     elif status == 403:
-        hint = " The API token lacks the permission (it needs write access to databases)."
+        hint = f" The API token lacks the permission{permission or ' for this'}."
     elif status == 429:
         hint = " The API rate limit was hit, also after retries; run again later."
     elif isinstance(status, int) and status >= 500:
-        hint = " DigitalOcean's API failed, also after retries; the rule list may or may not have changed."
-    return f"DigitalOcean refused to {action} database cluster {cluster_id}: HTTP {status} ({detail}).{hint}"
+        hint = " DigitalOcean's API failed, also after retries." + after_failure
+    return f"DigitalOcean refused to {what}: HTTP {status} ({detail}).{hint}"
 
 
 def _default_api() -> FirewallApi:
@@ -345,8 +356,9 @@ def _props_rule(props: Mapping[str, Any]) -> tuple[str, Rule]:
         raise TrustedSourceError(f"cluster_id must be a database cluster id, not {cluster_id!r}.")
     problem = validate_rule(rule["type"], rule["value"])
     if problem or rule["value"] == UNKNOWN:
-        raise TrustedSourceError(f"Invalid trusted source for database cluster {cluster_id}: "
-                                 f"{problem or 'value is not known'}.")
+        raise TrustedSourceError(
+            f"Invalid trusted source for database cluster {cluster_id}: {problem or 'value is not known'}."
+        )
     if props.get("description"):
         rule["description"] = str(props["description"])
     return cluster_id, rule
@@ -429,8 +441,9 @@ class TrustedSourceProvider(dynamic.ResourceProvider):
                 live, adopted = existing, False
             else:
                 live, adopted = existing, True  # someone else's rule: use it, never remove it
-        return dynamic.CreateResult(resource_id(cluster_id, rule["type"], rule["value"]),
-                                    _outs(cluster_id, rule, live, adopted))
+        return dynamic.CreateResult(
+            resource_id(cluster_id, rule["type"], rule["value"]), _outs(cluster_id, rule, live, adopted)
+        )
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         """Whether the rule still exists: a missing rule (or cluster) reports the resource gone."""
@@ -451,8 +464,10 @@ class TrustedSourceProvider(dynamic.ResourceProvider):
         rule belongs to someone else: its live description is left alone."""
         cluster_id, rule = _props_rule(news)
         if any(olds.get(k) != news.get(k) for k in KEY_PROPS):
-            raise TrustedSourceError(f"Internal error: trusted source {_describe(rule)} changed identity "
-                                     "in an update; diff should have replaced it.")
+            raise TrustedSourceError(
+                f"Internal error: trusted source {_describe(rule)} changed identity "
+                "in an update; diff should have replaced it."
+            )
         adopted = bool(olds.get("adopted"))
         api = self._api_factory()
         with _cluster_lock(cluster_id):
@@ -461,7 +476,8 @@ class TrustedSourceProvider(dynamic.ResourceProvider):
                 if live is None:
                     raise TrustedSourceError(
                         f"Trusted source {_describe(rule)} of database cluster {cluster_id} no longer "
-                        "exists; run `pulumi refresh` and `pulumi up` to create it again.")
+                        "exists; run `pulumi refresh` and `pulumi up` to create it again."
+                    )
             else:
                 live = self._converge(api, cluster_id, rule, present=True, describe=True)
         return dynamic.UpdateResult(_outs(cluster_id, rule, live, adopted))

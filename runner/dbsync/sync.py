@@ -91,9 +91,10 @@ class BackupSettings:
 
 
 def table_counts(cur: psycopg.Cursor[Any]) -> dict[str, int]:
-    """Row counts of every table pg_dump writes, in the cursor's transaction."""
-    cur.execute(query("select_dump_tables"))
-    names = cur.fetchall()
+    """Row counts of every table pg_dump writes (not materialized views: those it refreshes),
+    in the cursor's transaction."""
+    cur.execute(query("select_data_relations"))
+    names = [(schema, name) for schema, name, only in cur.fetchall() if only]
     counts = {}
     for schema, name in names:
         counts[f"{schema}.{name}"] = int(
@@ -754,21 +755,29 @@ class SyncRun:
                 temp(pset), sql.Identifier(pk), temp(alias)
             )
         )
+        pairs = self._follow_map(cur, tp.name, pk, alias)
+        self.report.repointed.append({"table": str(tp.name), "column": pk, "ids": pairs})
+        self.progress.say(f"scope: {count} referenced row(s) of {tp.name} are production's under other ids")
+
+    def _follow_map(
+        self, cur: psycopg.Cursor[Any], table: TableName, pk: str, map_table: str
+    ) -> list[list[Any]]:
+        """Apply an old -> new id map of ``table`` to every preserved reference to it (foreign
+        keys and generic relations); returns the pairs for the report."""
+        assert self.plan is not None
         for edge in self.plan.edges:
-            if edge.parent == tp.name and edge.ref_columns == (pk,) and len(edge.columns) == 1:
+            if edge.parent == table and edge.ref_columns == (pk,) and len(edge.columns) == 1:
                 cur.execute(
                     query(
                         "update_rekeyed_column",
                         preserved=self.state.preserved[edge.child],
-                        rekey=alias,
+                        rekey=map_table,
                         column=edge.columns[0],
                     )
                 )
-        self._follow_generic(cur, tp.name, alias)
-        cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(alias)))
-        pairs = [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
-        self.report.repointed.append({"table": str(tp.name), "column": pk, "ids": pairs})
-        self.progress.say(f"scope: {count} referenced row(s) of {tp.name} are production's under other ids")
+        self._follow_generic(cur, table, map_table)
+        cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(map_table)))
+        return [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
 
     def _take_preserved_digest(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
         """The digest the "preserved" proof compares with, taken before anything rewrites the set."""
@@ -1027,22 +1036,7 @@ class SyncRun:
                             )
                 cur.execute(query("update_rekeyed_column", preserved=preserved, rekey=rekey, column=pk))
                 entry.rows_rekeyed = cur.rowcount
-                for edge in plan.edges:
-                    if edge.parent == tp.name and edge.ref_columns == (pk,):
-                        cur.execute(
-                            query(
-                                "update_rekeyed_column",
-                                preserved=self.state.preserved[edge.child],
-                                rekey=rekey,
-                                column=edge.columns[0],
-                            )
-                        )
-                self._follow_generic(cur, tp.name, rekey)
-                cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(rekey)))
-                ids = [
-                    [str(o) if tp.rekey == "uuid" else o, str(n) if tp.rekey == "uuid" else n]
-                    for o, n in cur.fetchall()
-                ]
+                ids = self._follow_map(cur, tp.name, pk, rekey)
                 self.report.rekeys.append({"table": str(tp.name), "column": pk, "ids": ids})
                 self.progress.say(f"rekey {tp.name}: {len(ids)} preserved row(s) get fresh ids")
             # Only now are preserved rows in their final id space: a remap collision is judged

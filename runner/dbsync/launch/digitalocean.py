@@ -52,6 +52,7 @@ from infra.trusted_source import (
     Rule,
     TrustedSourceError,
     find_rule,
+    http_error_sentence,
     remove_rule,
     rule_key,
 )
@@ -376,7 +377,7 @@ class DigitalOcean:
                 f"expired or revoked; check {TOKEN_ENV}."
             ) from None
         except HttpResponseError as exc:
-            raise CloudError(self._redact(_http_error_sentence(action, exc))) from None
+            raise CloudError(self._redact(http_error_sentence(action, exc))) from None
         except AzureError as exc:
             raise CloudError(
                 self._redact(
@@ -405,30 +406,6 @@ class DigitalOcean:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[token]")
-
-
-def _http_error_sentence(action: str, exc: Any) -> str:
-    import json
-
-    status = getattr(exc, "status_code", None)
-    error_id, message = "", str(getattr(exc, "reason", "") or "")
-    response = getattr(exc, "response", None)
-    try:
-        body = json.loads(response.text()) if response is not None else None
-    except Exception:
-        body = None
-    if isinstance(body, Mapping):
-        error_id = str(body.get("id") or "")
-        message = str(body.get("message") or message)
-    detail = f"{error_id}: {message}" if error_id else message
-    hint = ""
-    if status == 403:
-        hint = " The API token lacks the permission for this."
-    elif status == 429:
-        hint = " The API rate limit was hit, also after retries; run again later."
-    elif isinstance(status, int) and status >= 500:
-        hint = " DigitalOcean's API failed, also after retries."
-    return f"DigitalOcean refused to {action}: HTTP {status} ({detail}).{hint}"
 
 
 def _list_droplets_page(client: Any, *, tag: str, per_page: int, page: int) -> Any:
