@@ -46,10 +46,23 @@ class Column:
 
 @dataclass(frozen=True)
 class UniqueKey:
+    """A primary key, unique constraint, or unique index that backs no constraint.
+
+    For an index, ``expressions`` holds its key items as SQL (a column or an expression over
+    unqualified column names) and ``predicate`` its WHERE clause, if partial; ``columns`` then
+    lists every column it reads. For a constraint the key items are simply ``columns``."""
+
     name: str
     columns: tuple[str, ...]
     primary: bool
     deferrable: bool
+    expressions: tuple[str, ...] = ()
+    predicate: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        """A key over plain columns, without a predicate: comparable column by column."""
+        return not self.expressions and self.predicate is None
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,8 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
         raw_constraints = cur.fetchall()
         cur.execute(query("select_catalog_sequences", schemas=schemas))
         raw_sequences = cur.fetchall()
+        cur.execute(query("select_catalog_unique_indexes", schemas=schemas))
+        raw_indexes = cur.fetchall()
 
     pks: dict[TableName, tuple[str, ...]] = {}
     uniques: dict[TableName, list[UniqueKey]] = {}
@@ -159,6 +174,17 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
                     validated=row["validated"],
                 )
             )
+    for row in raw_indexes:
+        uniques.setdefault(TableName(row["schema"], row["table"]), []).append(
+            UniqueKey(
+                name=row["name"],
+                columns=tuple(sorted(row["used"])),
+                primary=False,
+                deferrable=False,
+                expressions=tuple(row["items"]),
+                predicate=row["predicate"],
+            )
+        )
     sequences: dict[TableName, list[SequenceUse]] = {}
     for row in raw_sequences:
         sequences.setdefault(TableName(row["schema"], row["table"]), []).append(

@@ -320,10 +320,14 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         table = target.tables[name]
         role: Role = "tenant" if name == tenant_name else ("scoped" if name in scoped else "global")
         rekey: Literal["integer", "uuid"] | None = None
-        if table.primary_key and len(table.primary_key) == 1:
+        table_remaps = tuple(remaps.get(name, ()))
+        if (
+            table.primary_key
+            and len(table.primary_key) == 1
+            and table.primary_key[0] not in {r.column for r in table_remaps}
+        ):
             pk_type = table.column(table.primary_key[0]).type  # type: ignore[union-attr]
             rekey = "integer" if pk_type in INTEGER_RANGES else ("uuid" if pk_type == "uuid" else None)
-        table_remaps = tuple(remaps.get(name, ()))
         remapped = {r.column for r in table_remaps}
         conflict_keys = tuple(u for u in table.uniques if remapped & set(u.columns))
         policy = _lookup(dict(config.on_remap_conflict), name) or "keep_one"

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from psycopg import sql
 
-from .catalog import Table
+from .catalog import Table, UniqueKey
 
 
 def columns(names: Iterable[str], alias: str | None = None) -> sql.Composed:
@@ -39,3 +39,19 @@ def relation(table: Table) -> sql.Composable:
 
 def temp(name: str) -> sql.Identifier:
     return sql.Identifier(name)
+
+
+def key_items(key: UniqueKey) -> tuple[sql.Composed, sql.Composed, sql.Composed, list[str]]:
+    """A unique key as ``(items, predicate, not_null, names)`` for the derived tables of
+    sql/select_remap_conflicts.sql and sql/select_unique_collision.sql: its items (columns, or
+    an index's expressions as the catalog prints them) named k1..kn, its predicate (``true``
+    unless partial), and the NOT NULL test over k1..kn (NULLs never collide in a unique key)."""
+    raw: list[sql.Composable] = [sql.SQL(text) for text in key.expressions]
+    if not raw:
+        raw = [sql.Identifier(c) for c in key.columns]
+    names = [f"k{i}" for i in range(1, len(raw) + 1)]
+    items = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(item, sql.Identifier(n)) for item, n in zip(raw, names, strict=True)
+    )
+    predicate = sql.Composed([sql.SQL(f"({key.predicate})" if key.predicate else "true")])
+    return items, predicate, not_null(None, names), names

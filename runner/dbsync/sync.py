@@ -55,7 +55,7 @@ from .progress import Progress
 from .redact import redact
 from .report import Proof, Report, TableEntry
 from .sqlfiles import query
-from .sqlparts import columns, equal, not_null, relation, temp
+from .sqlparts import columns, equal, key_items, not_null, relation, temp
 from .store import BackupStore
 
 Digest = tuple[int, int]  # (rows, sum of 64-bit row hashes)
@@ -518,12 +518,15 @@ class SyncRun:
                     edges.append(_GenericEdge(relation_, content_type, parent, pk[0]))
         return edges
 
-    def _read_content_types(self, conn: Connection, catalog: Catalog) -> dict[Any, TableName]:
-        """Content type id -> the synced table it names (Django's default table name)."""
+    def _read_content_types(
+        self, conn: Connection, catalog: Catalog, tables: set[TableName] | None = None
+    ) -> dict[Any, TableName]:
+        """Content type id -> the table it names (Django's default table name), among ``tables``
+        (default: the synced ones)."""
         assert self.plan is not None
         if self.plan.content_type_table is None or self.plan.content_type_table not in catalog.tables:
             return {}
-        synced = set(self.plan.synced)
+        synced = tables if tables is not None else set(self.plan.synced)
         with conn.cursor() as cur:
             cur.execute(
                 query("select_content_types", relation=relation(catalog.tables[self.plan.content_type_table]))
@@ -606,6 +609,9 @@ class SyncRun:
                 assert self.src is not None
                 self.state.content_types["source"] = self._read_content_types(self.src, self.source_catalog)
                 self.state.content_types["target"] = self._read_content_types(self.tgt, self.target_catalog)
+                self.state.content_types["target-excluded"] = self._read_content_types(
+                    self.tgt, self.target_catalog, set(plan.excluded)
+                )
                 self.report.generic_relations = [
                     {
                         "table": str(g.table),
@@ -882,8 +888,79 @@ class SyncRun:
                             "rewritten": cur.rowcount,
                         }
                     )
+            self._remap_generic_into_excluded(cur)
         # Production is not read after this point: end its transaction (and its snapshot).
         self.src.rollback()
+
+    def _remap_generic_into_excluded(self, cur: psycopg.Cursor[Any]) -> None:
+        """A generic relation can point at an excluded table (a note about a user): its object
+        id is a production id of that table, to be remapped by natural key like any reference.
+        The stage's content type ids are the target's by now (remapped just before)."""
+        assert self.plan is not None
+        by_table = {m.table: m for m in self.plan.maps}
+        for relation_ in self.plan.generic:
+            stage = self.state.stage[relation_.table]
+            for content_type, excluded in self.state.content_types.get("target-excluded", {}).items():
+                count = int(
+                    _scalar(
+                        cur,
+                        sql.SQL("SELECT count(*) FROM {} WHERE {} = {}").format(
+                            temp(stage),
+                            sql.Identifier(relation_.content_type_column),
+                            sql.Literal(content_type),
+                        ),
+                    )
+                )
+                if not count:
+                    continue
+                where = f"{relation_.table}.{relation_.object_id_column} (generic, content type {excluded})"
+                if excluded not in self.state.maps:
+                    raise Refused(
+                        f"{count} row(s) of {where} point at excluded table {excluded}, which no foreign "
+                        f"key of a synced table references, so dbsync has no natural-key map for it; "
+                        f"stop excluding {excluded} or drop those rows in production"
+                    )
+                mapping = self.state.maps[excluded]
+                unmatched = int(
+                    _scalar(
+                        cur,
+                        query(
+                            "select_generic_unmatched",
+                            stage=stage,
+                            map=mapping,
+                            ct_column=relation_.content_type_column,
+                            id_column=relation_.object_id_column,
+                            content_type=content_type,
+                        ),
+                    )
+                )
+                if unmatched:
+                    raise Refused(
+                        f"{unmatched} row(s) of {where} point at {excluded} rows whose natural key "
+                        f"({', '.join(by_table[excluded].key)}) has no match in the target"
+                    )
+                cur.execute(
+                    query(
+                        "update_generic_remap",
+                        stage=stage,
+                        map=mapping,
+                        id_column=relation_.object_id_column,
+                        ct_column=relation_.content_type_column,
+                        content_type=content_type,
+                        id_type=sql.SQL(relation_.object_id_type),
+                    )
+                )
+                self.report.remaps.append(
+                    {
+                        "column": where,
+                        "references": str(excluded),
+                        "natural_key": list(by_table[excluded].key),
+                        "by_natural_key": count,
+                        "to_fallback": 0,
+                        "to_null": 0,
+                        "rewritten": cur.rowcount,
+                    }
+                )
 
     def _resolve_conflicts(self, cur: psycopg.Cursor[Any]) -> None:
         assert self.plan is not None
@@ -895,13 +972,16 @@ class SyncRun:
         for tp in plan.tables:
             for key in tp.conflict_keys:
                 stage = self.state.stage[tp.name]
+                items, predicate, present, names = key_items(key)
                 cur.execute(
                     query(
                         "select_remap_conflicts",
-                        key=columns(key.columns),
+                        keys=columns(names, "u"),
+                        items=items,
+                        predicate=predicate,
                         preserved=self.state.preserved[tp.name],
                         stage=stage,
-                        not_null=not_null("u", key.columns),
+                        not_null=present,
                     )
                 )
                 ctids = [row[0] for row in cur.fetchall()]
@@ -972,6 +1052,11 @@ class SyncRun:
                     ).format(temp(preserved), temp(stage), equal("s", pk_cols, "p", pk_cols)),
                 )
                 if not collisions:
+                    continue
+                if pk_cols[0] in {r.column for r in tp.remaps}:
+                    # The key is a reference to an excluded table (Django's OneToOneField(User,
+                    # primary_key=True)): a collision is two rows for one user, a remap conflict
+                    # that the conflict step resolves, not an id to re-key.
                     continue
                 if tp.rekey is None:
                     raise Refused(
@@ -1061,19 +1146,22 @@ class SyncRun:
             for key in tp.table.uniques:
                 if not set(key.columns) <= set(tp.copy_columns):
                     continue
+                items, predicate, present, names = key_items(key)
                 cur.execute(
-                    sql.SQL(
-                        "SELECT {} FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {}) LIMIT 1"
-                    ).format(
-                        columns(key.columns, "p"),
-                        temp(self.state.preserved[tp.name]),
-                        temp(self.state.stage[tp.name]),
-                        equal("s", key.columns, "p", key.columns),
+                    query(
+                        "select_unique_collision",
+                        items=items,
+                        predicate=predicate,
+                        not_null=present,
+                        preserved=self.state.preserved[tp.name],
+                        stage=self.state.stage[tp.name],
+                        match=equal("s", names, "p", names),
                     )
                 )
                 row = cur.fetchone()
                 if row is not None:
-                    shown = ", ".join(f"{c}={v!r}" for c, v in zip(key.columns, row, strict=True))
+                    labels = key.expressions or key.columns
+                    shown = ", ".join(f"{c}={v!r}" for c, v in zip(labels, row, strict=True))
                     raise Refused(
                         f"a preserved row of {tp.name} and an incoming production row share the "
                         f"unique key {key.name} ({shown}); rename or remove the target's row and "
