@@ -15,7 +15,8 @@ SELECT con.conname AS name,
              ORDER BY k.i)::text[] AS ref_columns,
        con.condeferrable AS deferrable,
        con.confdeltype AS on_delete,
-       con.convalidated AS validated
+       con.convalidated AS validated,
+       CASE WHEN con.contype = 'f' THEN pg_get_constraintdef(con.oid) END AS definition
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -75,6 +75,7 @@ class ForeignKey:
     deferrable: bool
     on_delete: str  # pg_constraint.confdeltype: a, r, c, n, d
     validated: bool
+    definition: str = ""  # pg_get_constraintdef: to re-create it exactly
 
     def __str__(self) -> str:
         return f"{self.name} ({self.table}.{','.join(self.columns)} -> {self.ref_table})"
@@ -172,6 +173,7 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
                     deferrable=row["deferrable"],
                     on_delete=row["on_delete"],
                     validated=row["validated"],
+                    definition=row["definition"] or "",
                 )
             )
     for row in raw_indexes:

@@ -44,7 +44,7 @@ from psycopg import IsolationLevel, sql
 
 from . import faults
 from .backup import prune, series_name, take_backup
-from .catalog import INTEGER_RANGES, Catalog, Table, TableName, read_catalog
+from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
@@ -118,6 +118,7 @@ class _State:
     fallback_user: Any = None
     fallback_used: bool = False
     max_incoming: dict[tuple[TableName, str], int | None] = field(default_factory=dict)
+    validated_keys: set[tuple[TableName, str]] = field(default_factory=set)  # proven when re-added
 
 
 def _digest(cur: psycopg.Cursor[Any], rel: sql.Composable, cols: sql.Composable) -> Digest:
@@ -1170,10 +1171,75 @@ class SyncRun:
 
     # -- 9. apply ----------------------------------------------------------------------------
 
+    def _suspend_foreign_keys(self, cur: psycopg.Cursor[Any]) -> list[ForeignKey]:
+        """Drop, inside the transaction, every foreign key that touches a synced table, to add
+        them back after the load. PostgreSQL then checks each key over all rows in one pass
+        instead of queueing one check per inserted row until COMMIT (measured: the checks were
+        a third of a sync's time). Re-added from pg_get_constraintdef under the same names, the
+        schema is exactly as before at COMMIT. A role that does not own the tables cannot do
+        this: then nothing is dropped and the deferred checks run as before."""
+        assert self.plan is not None and self.tgt is not None
+        synced = set(self.plan.synced)
+        keys = [
+            fk
+            for fk in self.target_catalog.foreign_keys
+            if (fk.table in synced or fk.ref_table in synced) and fk.definition
+        ]
+        if not keys:
+            return []
+        try:
+            with self.tgt.transaction():  # a savepoint: not permitted leaves every key in place
+                for fk in keys:
+                    cur.execute(
+                        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                            fk.table.ident, sql.Identifier(fk.name)
+                        )
+                    )
+        except psycopg.errors.InsufficientPrivilege:
+            self.report.warnings.append(
+                "foreign keys were checked row by row at COMMIT: the target role does not own the tables"
+            )
+            return []
+        return keys
+
+    def _restore_foreign_keys(self, cur: psycopg.Cursor[Any], keys: list[ForeignKey]) -> None:
+        """Add the suspended keys back, exactly as they were. Adding one makes PostgreSQL check
+        every row against it: that check is the key's proof (named in the report, like the
+        anti-join proofs of keys that were not suspended), so it is not run a second time."""
+        assert self.tgt is not None
+        failed = []
+        for fk in keys:
+            try:
+                with self.tgt.transaction():
+                    cur.execute(
+                        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                            fk.table.ident, sql.Identifier(fk.name), sql.SQL(fk.definition)
+                        )
+                    )
+            except psycopg.errors.ForeignKeyViolation as exc:
+                failed.append(fk)
+                self._proof("foreign_key", f"{fk.table}.{fk.name}", False, _db_message(exc))
+            else:
+                self.state.validated_keys.add((fk.table, fk.name))
+                self._proof(
+                    "foreign_key",
+                    f"{fk.table}.{fk.name}",
+                    True,
+                    "every row checked by PostgreSQL when re-added",
+                )
+        if failed:
+            raise ProofFailed(
+                f"{len(failed)} foreign key(s) violated, first {failed[0].table}.{failed[0].name}; "
+                "the target transaction was rolled back"
+            )
+        if keys:
+            self.progress.say(f"apply: {len(keys)} foreign key(s) re-added and validated over all rows")
+
     def _apply(self) -> None:
         assert self.tgt is not None and self.plan is not None
         plan = self.plan
         with self.tgt.cursor() as cur:
+            suspended = self._suspend_foreign_keys(cur)
             truncate = [tp for tp in plan.tables if tp.name in plan.truncatable]
             truncated: set[TableName] = set()
             if truncate:
@@ -1215,6 +1281,7 @@ class SyncRun:
                     if source == self.state.stage[tp.name]:
                         entry.rows_copied = cur.rowcount
                 entry.seconds += time.monotonic() - started
+            self._restore_foreign_keys(cur, suspended)
 
     # -- 10. sequences -----------------------------------------------------------------------
 
@@ -1431,6 +1498,8 @@ class SyncRun:
         for fk in self.target_catalog.foreign_keys:
             if fk.table not in synced and fk.ref_table not in synced:
                 continue
+            if (fk.table, fk.name) in self.state.validated_keys:
+                continue  # proven over every row when it was re-added (see _restore_foreign_keys)
             violations = _scalar(
                 cur,
                 query(
