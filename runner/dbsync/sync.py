@@ -487,27 +487,44 @@ class SyncRun:
             (e.child, e.parent, equal("p", e.ref_columns, "c", e.columns)) for e in self.plan.edges
         ]
         links += [(g.relation.table, g.parent, g.match()) for g in self._generic_edges(side)]
+        # Children after their parents (the plan's order): then one pass carries every row to its
+        # descendants, and only a self-reference or a cycle needs another round. Every extra
+        # round is a scan of each child relation, so they are worth avoiding.
+        position = {name: i for i, name in enumerate(self.plan.synced)}
+        links.sort(key=lambda link: (position[link[0]], position[link[1]]))
+        acyclic = all(position[parent] < position[child] for child, parent, _ in links if child != parent)
         sizes = dict(seeded)
-        changed = True
-        while changed:
-            changed = False
-            for child, parent, match in links:
-                if not sizes.get(parent):
-                    continue
-                cur.execute(
-                    query(
-                        "insert_referencing_rows",
-                        child_set=sets[child],
-                        parent_set=sets[parent],
-                        relation=relations[child],
-                        columns=columns(cols[child], "c"),
-                        match=match,
-                    )
+
+        def grow(child: TableName, parent: TableName, match: sql.Composable) -> int:
+            if not sizes.get(parent):
+                return 0
+            cur.execute(
+                query(
+                    "insert_referencing_rows",
+                    child_set=sets[child],
+                    parent_set=sets[parent],
+                    relation=relations[child],
+                    columns=columns(cols[child], "c"),
+                    match=match,
                 )
-                if cur.rowcount > 0:
-                    sizes[child] = sizes.get(child, 0) + cur.rowcount
-                    changed = True
-        return sizes
+            )
+            added = cur.rowcount
+            if added > 0:
+                sizes[child] = sizes.get(child, 0) + added
+                # Fresh statistics let the planner probe the child's foreign-key index with the
+                # few rows of the set instead of scanning the whole child.
+                cur.execute(sql.SQL("ANALYZE {}").format(temp(sets[child])))
+            return added
+
+        while True:
+            added_in_pass = 0
+            for child, parent, match in links:
+                added = grow(child, parent, match)
+                added_in_pass += added
+                while child == parent and added > 0:  # a tree within one table: down a level
+                    added = grow(child, parent, match)
+            if acyclic or added_in_pass == 0:
+                return sizes
 
     def _generic_edges(self, side: str) -> list[_GenericEdge]:
         assert self.plan is not None
