@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -436,38 +437,68 @@ class SyncRun:
 
     # -- 5. stage ----------------------------------------------------------------------------
 
+    def _digest_connection(self) -> Connection:
+        """A second connection to production in the run's exported snapshot: it reads exactly the
+        rows the main connection copies, so digesting there while the COPY streams proves the
+        same thing without a second scan after it."""
+        assert self.report.snapshot is not None
+        conn = connect(self.source_ep)
+        conn.autocommit = False
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.report.snapshot)))
+        return conn
+
     def _stage(self) -> None:
         assert self.src is not None and self.tgt is not None and self.plan is not None
-        for tp in self.plan.tables:
-            entry = self.report.table(str(tp.name))
-            started = time.monotonic()
-            stage = self.state.stage[tp.name]
-            cols = columns(tp.copy_columns)
-            rel = relation(tp.table)
-            with self.tgt.cursor() as tcur, self.src.cursor() as scur:
-                tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
-                with (
-                    scur.copy(query("copy_out_rows", columns=cols, relation=rel)) as out,
-                    tcur.copy(query("copy_in_rows", stage=stage, columns=cols)) as into,
-                ):
-                    for data in out:
-                        into.write(data)
-                received = tcur.rowcount
-                tcur.execute(sql.SQL("ANALYZE {}").format(temp(stage)))
-                source_digest = _digest(scur, rel, cols)
-                staged_digest = _digest(tcur, temp(stage), cols)
-            entry.rows_source = source_digest[0]
-            self._proof(
-                "transit",
-                str(tp.name),
-                source_digest == staged_digest and received == source_digest[0],
-                f"source {source_digest[0]} rows, staged {staged_digest[0]} (COPY said {received}); "
-                f"digests {'equal' if source_digest[1] == staged_digest[1] else 'differ'}",
-                fatal=True,
-            )
-            entry.seconds += time.monotonic() - started
-            self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows")
+        digester = self._digest_connection()
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbsync-digest") as pool:
+                for tp in self.plan.tables:
+                    self._stage_table(tp, digester, pool)
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                digester.rollback()
+            digester.close()
         # Production is read for the natural keys in the remap step, then no more.
+
+    def _stage_table(self, tp: TablePlan, digester: Connection, pool: ThreadPoolExecutor) -> None:
+        assert self.src is not None and self.tgt is not None
+        entry = self.report.table(str(tp.name))
+        started = time.monotonic()
+        stage = self.state.stage[tp.name]
+        cols = columns(tp.copy_columns)
+        rel = relation(tp.table)
+
+        def source_side() -> Digest:
+            with digester.cursor() as dcur:
+                return _digest(dcur, rel, cols)
+
+        pending = pool.submit(source_side)
+        with self.tgt.cursor() as tcur, self.src.cursor() as scur:
+            tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
+            with (
+                scur.copy(query("copy_out_rows", columns=cols, relation=rel)) as out,
+                tcur.copy(query("copy_in_rows", stage=stage, columns=cols)) as into,
+            ):
+                for data in out:
+                    into.write(data)
+            received = tcur.rowcount
+            tcur.execute(sql.SQL("ANALYZE {}").format(temp(stage)))
+            staged_digest = _digest(tcur, temp(stage), cols)
+        source_digest = pending.result()
+        entry.rows_source = source_digest[0]
+        self._proof(
+            "transit",
+            str(tp.name),
+            source_digest == staged_digest and received == source_digest[0],
+            f"source {source_digest[0]} rows, staged {staged_digest[0]} (COPY said {received}); "
+            f"digests {'equal' if source_digest[1] == staged_digest[1] else 'differ'}",
+            fatal=True,
+        )
+        entry.seconds += time.monotonic() - started
+        self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows")
 
     # -- 6. scope ----------------------------------------------------------------------------
 
