@@ -82,6 +82,13 @@ def store_options(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
+def report_option(text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--report FILE, with the command's own help text."""
+    return click.option(
+        "--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE", help=text
+    )
+
+
 def _store(store_url: str, s3_endpoint: str | None, s3_region: str | None) -> BackupStore:
     return open_store(store_url, endpoint=s3_endpoint, region=s3_region)
 
@@ -113,13 +120,7 @@ def _fail(exc: DbsyncError) -> NoReturn:
     metavar="FILE",
     help="TOML or YAML config; without it, the seed's Django conventions.",
 )
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Write the JSON report here (also on failure).",
-)
+@report_option("Write the JSON report here (also on failure).")
 @click.option("--dry-run", is_flag=True, help="Plan and count everything, change nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines and no summary table.")
 @store_options
@@ -199,13 +200,7 @@ def sync(
     metavar="REF",
     help="Restore a stored production backup (run id, folder or 'latest') without production.",
 )
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Write the JSON report here (also on failure).",
-)
+@report_option("Write the JSON report here (also on failure).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines and no summary table.")
 @store_options
 @click.option(
@@ -418,13 +413,7 @@ def _project_root(start: Path) -> Path:
 
 @main.command("run", epilog=EPILOG)
 @click.option("--stack", required=True, metavar="NAME", help="The Pulumi stack: uat or staging.")
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Write the run's JSON report (with the job's) here.",
-)
+@report_option("Write the run's JSON report (with the job's) here.")
 @click.option(
     "--notify",
     "notify_url",
