@@ -99,6 +99,14 @@ class SyncConfig(_Strict):
     )
     sequence_headroom: int = Field(100_000, ge=0)
     lock_timeout_seconds: float = Field(30, gt=0)
+    load: Literal["direct", "staged"] = Field(
+        "direct",
+        description="direct (the default): empty the synced tables and COPY production's rows "
+        "straight into them, each row written once (tables whose ids the remap rewrites still go "
+        "through a temporary table). staged: COPY everything into temporary tables first and "
+        "write the synced tables at the end; slower, but UAT's readers are blocked only from the "
+        "apply step on instead of from the load on. Both are one transaction with the same proofs.",
+    )
 
     @field_validator("natural_keys", mode="before")
     @classmethod

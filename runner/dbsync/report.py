@@ -65,6 +65,7 @@ class Report:
     source: dict[str, Any] = field(default_factory=dict)
     target: dict[str, Any] = field(default_factory=dict)
     snapshot: str | None = None
+    load: dict[str, str] = field(default_factory=dict)  # sync: table -> "direct" or "staged"
     steps: list[StepEntry] = field(default_factory=list)
     tables: list[TableEntry] = field(default_factory=list)
     excluded_tables: list[str] = field(default_factory=list)

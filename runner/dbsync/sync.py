@@ -11,22 +11,35 @@ The steps, in order (the report and the progress lines use these names):
    ``backup``    dump the target with pg_dump in that transaction's exported snapshot (exactly
                  what the run will replace) into the backup store, read it back and re-hash it,
                  write its manifest; nothing destructive happens before this succeeds.
-5. ``stage``     COPY production's rows into temporary tables on the target; prove each
-                 arrived whole (count and digest equal production's in the snapshot).
-6. ``scope``     drop production's test tenants and every row that belongs to them from the
-                 stage; collect UAT's test tenants and their rows (the preserved set), and the
-                 global rows that surviving rows reference but production lacks.
-7. ``remap``     rewrite references to excluded tables (users, content types, ...) by natural
+5. ``preserve``  collect UAT's test tenants and every row that belongs to them (the preserved
+                 set) into temporary tables, and the global rows surviving rows may reference;
+                 suspend the foreign keys that touch synced tables (re-added in ``apply``).
+6. ``stage``     COPY production's rows. The *direct* load (the normal case) empties the synced
+                 tables and COPYs straight into them: every row is written once. The *staged*
+                 load COPYs into temporary tables instead, for a dry run (which must not empty
+                 anything), when the role cannot suspend foreign keys, or when a synced table is
+                 partitioned. Either way "the stage" below is where production's rows now are.
+7. ``scope``     drop production's test tenants and every row that belongs to them from the
+                 stage; decide which referenced global rows to keep.
+8. ``remap``     rewrite references to excluded tables (users, content types, ...) by natural
                  key.
-8. ``rekey``     give preserved rows whose primary key production now uses fresh ids, and
+9. ``rekey``     give preserved rows whose primary key production now uses fresh ids, and
                  update every reference to them; then resolve the unique-key collisions the
                  remap created, and refuse on any other unique key shared with production.
-9. ``apply``     empty the synced tables (children first) and load preserved + staged rows
-                 (parents first).
-10. ``sequences`` move every sequence of a synced table past the largest id, plus headroom.
-11. ``prove``    counts, digests, foreign keys, preserved rows, untouched tables, fallback
+10. ``apply``    direct: insert the preserved rows; staged: empty the synced tables and load
+                 preserved + staged rows (parents first). Then re-add the foreign keys, which
+                 checks every row against each.
+11. ``sequences`` move every sequence of a synced table past the largest id, plus headroom.
+12. ``prove``    counts, digests, foreign keys, preserved rows, untouched tables, fallback
                  user, sequences; any failure rolls everything back.
-12. ``commit``, then keep the newest N backups of the series (pruning never fails a run).
+13. ``commit``, then keep the newest N backups of the series (pruning never fails a run).
+
+The content proof is a chain from production: production's digest of each table (taken in the
+snapshot, on a second connection, while the COPY streams), minus the digests of the rows the
+run removed from the stage, plus the change of digest of every row it rewrote (each statement
+that changes the stage returns what it changed), plus the preserved rows, must equal the final
+table's digest. One scan of each table at the end proves the load, the filtering and the
+rewrites; nothing is hashed twice.
 
 Nothing is written to the target outside that one transaction, and the source is only read.
 """
@@ -108,7 +121,15 @@ def table_counts(cur: psycopg.Cursor[Any]) -> dict[str, int]:
 class _State:
     """What the steps hand to each other: temp table names and the numbers proofs compare."""
 
-    stage: dict[TableName, str] = field(default_factory=dict)
+    stage: dict[TableName, str] = field(default_factory=dict)  # temp table names (staged load)
+    stage_rel: dict[TableName, sql.Composable] = field(default_factory=dict)  # where the rows are
+    expected: dict[TableName, Digest] = field(default_factory=dict)  # the stage's digest, accounted
+    direct: bool = False  # the synced tables are emptied before the load, not after
+    into_table: set[TableName] = field(default_factory=set)  # loaded straight into the table
+    changing_maps: set[TableName] = field(default_factory=set)  # maps that change some id
+    suspended: list[ForeignKey] = field(default_factory=list)  # dropped, re-added in apply
+    candidates: dict[TableName, str] = field(default_factory=dict)  # global rows kept aside
+    preserved_sizes: dict[TableName, int] = field(default_factory=dict)
     preserved: dict[TableName, str] = field(default_factory=dict)
     rekey: dict[TableName, str] = field(default_factory=dict)
     alias: dict[TableName, str] = field(default_factory=dict)
@@ -118,15 +139,42 @@ class _State:
     preserved_digest: dict[TableName, Digest] = field(default_factory=dict)
     fallback_user: Any = None
     fallback_used: bool = False
-    max_incoming: dict[tuple[TableName, str], int | None] = field(default_factory=dict)
+    max_incoming: dict[tuple[TableName, str], Any] = field(default_factory=dict)
     validated_keys: set[tuple[TableName, str]] = field(default_factory=set)  # proven when re-added
 
 
 def _digest(cur: psycopg.Cursor[Any], rel: sql.Composable, cols: sql.Composable) -> Digest:
-    cur.execute(query("select_digest", relation=rel, columns=cols))
+    cur.execute(query("select_sync_digest", relation=rel, columns=cols))
+    return _fetch_digest(cur)
+
+
+def _fetch_digest(cur: psycopg.Cursor[Any]) -> Digest:
     row = cur.fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def _returning(cols: tuple[str, ...], old: dict[str, sql.Composable] | None = None) -> dict[str, Any]:
+    """The RETURNING list and row expressions of a statement that changes stage rows (see
+    sql/update_remap_column.sql): new values as n1..nk, and, when ``old`` gives the old value of
+    the changed columns, the old row as o1..ok (the other columns are unchanged)."""
+    new_items = [
+        sql.SQL("s.{} AS {}").format(sql.Identifier(c), sql.Identifier(f"n{i}")) for i, c in enumerate(cols)
+    ]
+    names = [sql.Identifier("c", f"n{i}") for i in range(len(cols))]
+    parts: dict[str, Any] = {
+        "new_row": sql.SQL(", ").join(names),
+        "row": sql.SQL(", ").join(names),
+    }
+    items = list(new_items)
+    if old is not None:
+        items += [
+            sql.SQL("{} AS {}").format(old.get(c, sql.Identifier("s", c)), sql.Identifier(f"o{i}"))
+            for i, c in enumerate(cols)
+        ]
+        parts["old_row"] = sql.SQL(", ").join(sql.Identifier("c", f"o{i}") for i in range(len(cols)))
+    parts["returned"] = sql.SQL(", ").join(items)
+    return parts
 
 
 def _scalar(cur: psycopg.Cursor[Any], statement: sql.Composed | sql.SQL) -> Any:
@@ -209,6 +257,7 @@ class SyncRun:
             ("plan", self._plan),
             ("lock", self._lock),
             *([("backup", self._backup)] if self.backup is not None and not self.dry_run else []),
+            ("preserve", self._preserve),
             ("stage", self._stage),
             ("scope", self._scope),
             ("remap", self._remap),
@@ -435,7 +484,7 @@ class SyncRun:
             return
         self.report.backup["pruned"] = [b.folder for b in [*plan.delete, *plan.leftovers]]
 
-    # -- 5. stage ----------------------------------------------------------------------------
+    # -- 6. stage ----------------------------------------------------------------------------
 
     def _digest_connection(self) -> Connection:
         """A second connection to production in the run's exported snapshot: it reads exactly the
@@ -452,6 +501,10 @@ class SyncRun:
 
     def _stage(self) -> None:
         assert self.src is not None and self.tgt is not None and self.plan is not None
+        if self.state.direct:
+            with self.tgt.cursor() as cur:
+                self._empty_tables(cur)
+            faults.checkpoint("stage.load")
         digester = self._digest_connection()
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbsync-digest") as pool:
@@ -464,10 +517,12 @@ class SyncRun:
         # Production is read for the natural keys in the remap step, then no more.
 
     def _stage_table(self, tp: TablePlan, digester: Connection, pool: ThreadPoolExecutor) -> None:
+        """COPY one table's production rows into the stage, while the digester connection takes
+        production's digest of the same rows in the same snapshot: the start of the content
+        proof's chain (see the module's docstring)."""
         assert self.src is not None and self.tgt is not None
         entry = self.report.table(str(tp.name))
         started = time.monotonic()
-        stage = self.state.stage[tp.name]
         cols = columns(tp.copy_columns)
         rel = relation(tp.table)
 
@@ -477,30 +532,45 @@ class SyncRun:
 
         pending = pool.submit(source_side)
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
-            tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
+            if tp.name in self.state.into_table:
+                into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
+                self.state.stage_rel[tp.name] = rel
+            else:
+                stage = self.state.stage[tp.name]
+                tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
+                into_table = temp(stage)
+                self.state.stage_rel[tp.name] = temp(stage)
             with (
                 scur.copy(query("copy_out_rows", columns=cols, relation=rel)) as out,
-                tcur.copy(query("copy_in_rows", stage=stage, columns=cols)) as into,
+                tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into,
             ):
                 for data in out:
                     into.write(data)
             received = tcur.rowcount
-            tcur.execute(sql.SQL("ANALYZE {}").format(temp(stage)))
-            staged_digest = _digest(tcur, temp(stage), cols)
+            # Fresh statistics: the scope's joins then see the table as it now is.
+            tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
         source_digest = pending.result()
         entry.rows_source = source_digest[0]
+        self.state.expected[tp.name] = source_digest
         self._proof(
             "transit",
             str(tp.name),
-            source_digest == staged_digest and received == source_digest[0],
-            f"source {source_digest[0]} rows, staged {staged_digest[0]} (COPY said {received}); "
-            f"digests {'equal' if source_digest[1] == staged_digest[1] else 'differ'}",
+            received == source_digest[0],
+            f"source {source_digest[0]} rows in the snapshot, COPY loaded {received}; the content "
+            "is proven from production's digest by the content proof",
             fatal=True,
         )
         entry.seconds += time.monotonic() - started
         self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows")
 
-    # -- 6. scope ----------------------------------------------------------------------------
+    def _account(self, name: TableName, change: Digest, sign: int = 1) -> int:
+        """Add a change that a statement made to the stage (its returned count and digest change)
+        to the stage's expected digest; returns the count."""
+        rows, digest = self.state.expected[name]
+        self.state.expected[name] = (rows + sign * change[0], digest + change[1])
+        return change[0]
+
+    # -- row sets, content types (preserve, scope) --------------------------------------------
 
     def _closure(
         self,
@@ -644,47 +714,56 @@ class SyncRun:
         )
         return cur.rowcount
 
-    def _scope(self) -> None:
+    def _read_all_content_types(self) -> None:
+        assert self.plan is not None and self.src is not None and self.tgt is not None
+        plan = self.plan
+        self.state.content_types["source"] = self._read_content_types(self.src, self.source_catalog)
+        self.state.content_types["target"] = self._read_content_types(self.tgt, self.target_catalog)
+        self.state.content_types["target-excluded"] = self._read_content_types(
+            self.tgt, self.target_catalog, set(plan.excluded)
+        )
+        self.report.generic_relations = [
+            {
+                "table": str(g.table),
+                "content_type_column": g.content_type_column,
+                "object_id_column": g.object_id_column,
+            }
+            for g in plan.generic
+        ]
+
+    # -- 5. preserve -------------------------------------------------------------------------
+
+    def _preserve(self) -> None:
+        """UAT's test tenants and everything that belongs to them are preserved: copied into
+        temporary tables before anything is emptied. Then, for the direct load, the global rows
+        that may have to stay (see :meth:`_collect_candidates`)."""
         assert self.tgt is not None and self.plan is not None
         plan = self.plan
         tenant = plan.tenant_table
         with self.tgt.cursor() as cur:
-            # Production's test tenants and everything that belongs to them leave the stage.
-            stage_rel: dict[TableName, sql.Composable] = {n: temp(s) for n, s in self.state.stage.items()}
-            stage_cols = {tp.name: tp.copy_columns for tp in plan.tables}
-            excluded_sets = self._new_sets(cur, "dbsync_x_", stage_rel, stage_cols)
-            seeded = self._seed_tenants(cur, excluded_sets[tenant], stage_rel[tenant], stage_cols[tenant])
-            if plan.generic:
-                assert self.src is not None
-                self.state.content_types["source"] = self._read_content_types(self.src, self.source_catalog)
-                self.state.content_types["target"] = self._read_content_types(self.tgt, self.target_catalog)
-                self.state.content_types["target-excluded"] = self._read_content_types(
-                    self.tgt, self.target_catalog, set(plan.excluded)
+            if not self.dry_run:
+                suspended = self._suspend_foreign_keys(cur)
+                self.state.suspended = suspended or []
+                self.state.direct = (
+                    self.config.load == "direct"
+                    and suspended is not None
+                    and not any(tp.table.partitioned for tp in plan.tables)
                 )
-                self.report.generic_relations = [
-                    {
-                        "table": str(g.table),
-                        "content_type_column": g.content_type_column,
-                        "object_id_column": g.object_id_column,
-                    }
-                    for g in plan.generic
-                ]
-            sizes = self._closure(cur, excluded_sets, stage_rel, stage_cols, {tenant: seeded}, "source")
-            for tp in plan.tables:
-                if sizes.get(tp.name):
-                    cur.execute(
-                        query("delete_set_rows", stage=self.state.stage[tp.name], set=excluded_sets[tp.name])
-                    )
-                    self.report.table(str(tp.name)).rows_excluded_test = cur.rowcount
-                    cur.execute(sql.SQL("ANALYZE {}").format(temp(self.state.stage[tp.name])))
-            total = sum(sizes.values())
-            self.progress.say(f"scope: {seeded} production test tenant(s), {total} row(s) in all, not copied")
-
-            # UAT's test tenants and everything that belongs to them are preserved.
+            self._build_maps()
+            if self.state.direct:
+                self.state.into_table = {tp.name for tp in plan.tables if not self._needs_stage(tp)}
+            self.report.load = {
+                str(tp.name): "direct" if tp.name in self.state.into_table else "staged" for tp in plan.tables
+            }
+            staged = [str(tp.name) for tp in plan.tables if tp.name not in self.state.into_table]
+            if self.state.direct and staged:
+                self.progress.say(f"preserve: staged first (their remaps rewrite rows): {', '.join(staged)}")
+            if plan.generic:
+                self._read_all_content_types()
             live_rel = {tp.name: relation(tp.table) for tp in plan.tables}
             live_cols = {tp.name: tp.table.writable_columns for tp in plan.tables}
             preserved = self.state.preserved
-            for i, tp in enumerate(plan.tables):
+            for tp in plan.tables:
                 cur.execute(
                     query(
                         "create_row_set",
@@ -693,16 +772,145 @@ class SyncRun:
                         columns=columns(live_cols[tp.name], "t"),
                     )
                 )
-                del i
             seeded = self._seed_tenants(cur, preserved[tenant], live_rel[tenant], live_cols[tenant])
             sizes = self._closure(cur, preserved, live_rel, live_cols, {tenant: seeded}, "target")
+            self.state.preserved_sizes = sizes
             for tp in plan.tables:
                 self.report.table(str(tp.name)).rows_preserved = sizes.get(tp.name, 0)
-            self.progress.say(f"scope: {seeded} UAT test tenant(s), {sum(sizes.values())} row(s) preserved")
+            self.progress.say(
+                f"preserve: {seeded} UAT test tenant(s), {sum(sizes.values())} row(s) preserved"
+            )
             for tp in plan.tables:
                 if tp.role != "global":
                     self._take_preserved_digest(cur, tp)
-            self._keep_referenced(cur, sizes)
+            if self.state.direct:
+                self._collect_candidates(cur)
+
+    def _needs_stage(self, tp: TablePlan) -> bool:
+        """Whether a table's rows go through a temporary table even in a direct load: when the
+        remap rewrites some of its references (an UPDATE of a loaded row writes a new version
+        of it and of every index entry: measured at ~20 us a row with Django's indexes, where a
+        temporary table has neither indexes nor WAL), and when a unique key holds a remapped
+        column (the remap can make two of its rows collide, two memberships of one tenant
+        landing on one UAT user, which the conflict step resolves before they meet the
+        table's unique index)."""
+        assert self.plan is not None
+        if tp.conflict_keys:
+            return True
+        if any(r.target in self.state.changing_maps for r in tp.remaps):
+            return True
+        return any(g.table == tp.name for g in self.plan.generic) and bool(self.state.changing_maps)
+
+    def _collect_candidates(self, cur: psycopg.Cursor[Any]) -> None:
+        """Before the direct load empties the synced tables: set aside every row of a global
+        table that a preserved row, another set-aside row or a row of an unsynced table
+        references. :meth:`_keep_referenced` later chooses among exactly these rows, as it
+        would among the live table's (it only ever follows these references), once production's
+        rows are there to compare with."""
+        assert self.plan is not None
+        plan = self.plan
+        for i, tp in enumerate(plan.tables):
+            if tp.role != "global":
+                continue
+            set_name = f"dbsync_g_{i}"
+            cur.execute(
+                query(
+                    "create_row_set",
+                    set=set_name,
+                    relation=relation(tp.table),
+                    columns=columns(tp.table.writable_columns, "t"),
+                )
+            )
+            self.state.candidates[tp.name] = set_name
+        for tp in reversed(plan.tables):
+            if tp.role != "global":
+                continue
+            name, table, cset = tp.name, tp.table, self.state.candidates[tp.name]
+            referrers: list[tuple[sql.Composable, sql.Composable]] = []
+            for e in plan.edges:
+                if e.parent == name:
+                    referrers += [
+                        (rows, equal("r", e.columns, "g", e.ref_columns))
+                        for rows in self._referrer_sets(e.child)
+                    ]
+            for g in self._generic_edges("target"):
+                if g.parent == name:
+                    referrers += [(rows, g.match("r", "g")) for rows in self._referrer_sets(g.relation.table)]
+            for fk in plan.outside_fks:
+                if fk.ref_table == name:
+                    referrers.append(
+                        (
+                            relation(self.target_catalog.tables[fk.table]),
+                            equal("r", fk.columns, "g", fk.ref_columns),
+                        )
+                    )
+            changed = True
+            while changed:  # a self-reference (a category's parent) needs more than one pass
+                changed = False
+                for referrer, match in referrers:
+                    cur.execute(
+                        query(
+                            "insert_referenced_rows",
+                            set=cset,
+                            tableoid=sql.SQL("g.tableoid"),
+                            ctid=sql.SQL("g.ctid"),
+                            relation=relation(table),
+                            columns=columns(table.writable_columns, "g"),
+                            referrer=referrer,
+                            match=match,
+                            unless=sql.SQL(""),
+                        )
+                    )
+                    changed = changed or cur.rowcount > 0
+            cur.execute(sql.SQL("ANALYZE {}").format(temp(cset)))
+
+    def _referrer_sets(self, child: TableName) -> list[sql.Composable]:
+        """The rows of ``child`` whose references :meth:`_collect_candidates` follows: its
+        preserved rows, and a global table's set-aside rows too."""
+        sets: list[sql.Composable] = [temp(self.state.preserved[child])]
+        if child in self.state.candidates:
+            sets.append(temp(self.state.candidates[child]))
+        return sets
+
+    # -- 7. scope ----------------------------------------------------------------------------
+
+    def _scope(self) -> None:
+        assert self.tgt is not None and self.plan is not None
+        plan = self.plan
+        tenant = plan.tenant_table
+        with self.tgt.cursor() as cur:
+            # Production's test tenants and everything that belongs to them leave the stage.
+            stage_rel = dict(self.state.stage_rel)
+            stage_cols = {tp.name: tp.copy_columns for tp in plan.tables}
+            excluded_sets = self._new_sets(cur, "dbsync_x_", stage_rel, stage_cols)
+            seeded = self._seed_tenants(cur, excluded_sets[tenant], stage_rel[tenant], stage_cols[tenant])
+            sizes = self._closure(cur, excluded_sets, stage_rel, stage_cols, {tenant: seeded}, "source")
+            for tp in plan.tables:
+                if sizes.get(tp.name):
+                    removed = self._delete_set(cur, tp, excluded_sets[tp.name])
+                    self.report.table(str(tp.name)).rows_excluded_test = removed
+                    cur.execute(sql.SQL("ANALYZE {}").format(self._analyzable(tp)))
+            total = sum(sizes.values())
+            self.progress.say(f"scope: {seeded} production test tenant(s), {total} row(s) in all, not copied")
+            self._keep_referenced(cur, self.state.preserved_sizes)
+
+    def _analyzable(self, tp: TablePlan) -> sql.Composable:
+        """The stage's table as ANALYZE names it (it takes no ONLY)."""
+        return tp.name.ident if tp.name in self.state.into_table else self.state.stage_rel[tp.name]
+
+    def _delete_set(self, cur: psycopg.Cursor[Any], tp: TablePlan, set_name: str) -> int:
+        """Remove a set's rows from the stage, accounting for them; returns how many."""
+        parts = _returning(tp.copy_columns)
+        cur.execute(
+            query(
+                "delete_set_rows",
+                stage=self.state.stage_rel[tp.name],
+                set=set_name,
+                returned=parts["returned"],
+                row=parts["row"],
+            )
+        )
+        return self._account(tp.name, _fetch_digest(cur), sign=-1)
 
     def _keep_referenced(self, cur: psycopg.Cursor[Any], preserved_sizes: dict[TableName, int]) -> None:
         """Decide, for every global row a surviving row references, which row it will reference.
@@ -724,7 +932,14 @@ class SyncRun:
             if tp.role != "global":
                 continue
             name, table = tp.name, tp.table
-            pset, stage = self.state.preserved[name], self.state.stage[name]
+            pset, stage = self.state.preserved[name], self.state.stage_rel[name]
+            # The live table, or (direct load: it is emptied by now) its rows set aside before.
+            if name in self.state.candidates:
+                rows_of = sql.Composed([temp(self.state.candidates[name])])
+                identity = {"tableoid": sql.SQL("g.dbsync_tableoid"), "ctid": sql.SQL("g.dbsync_ctid")}
+            else:
+                rows_of = sql.Composed([relation(table)])
+                identity = {"tableoid": sql.SQL("g.tableoid"), "ctid": sql.SQL("g.ctid")}
             cols = columns(table.writable_columns, "g")
             links: list[tuple[TableName, sql.Composable]] = [
                 (e.child, equal("r", e.columns, "g", e.ref_columns)) for e in plan.edges if e.parent == name
@@ -744,7 +959,8 @@ class SyncRun:
                         query(
                             "insert_referenced_rows",
                             set=pset,
-                            relation=relation(table),
+                            relation=rows_of,
+                            **identity,
                             columns=cols,
                             referrer=temp(self.state.preserved[child]),
                             match=match,
@@ -763,12 +979,13 @@ class SyncRun:
                     query(
                         "insert_referenced_rows",
                         set=pset,
-                        relation=relation(table),
+                        relation=rows_of,
+                        **identity,
                         columns=cols,
                         referrer=relation(self.target_catalog.tables[fk.table]),
                         match=equal("r", fk.columns, "g", fk.ref_columns),
                         unless=sql.SQL("AND NOT EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
-                            temp(stage), equal("s", fk.ref_columns, "g", fk.ref_columns)
+                            stage, equal("s", fk.ref_columns, "g", fk.ref_columns)
                         ),
                     )
                 )
@@ -783,7 +1000,7 @@ class SyncRun:
         """Drop the *same* rows from the kept set and re-point references to the *alias* rows."""
         assert self.plan is not None and tp.table.primary_key is not None
         pk = tp.table.primary_key[0]
-        pset, stage = self.state.preserved[tp.name], self.state.stage[tp.name]
+        pset, stage = self.state.preserved[tp.name], self.state.stage_rel[tp.name]
         keys = [
             u.columns for u in tp.table.uniques if not u.primary and set(u.columns) <= set(tp.copy_columns)
         ]
@@ -840,7 +1057,7 @@ class SyncRun:
         cur.execute(sql.SQL("ANALYZE {}").format(temp(pset)))
         self.state.preserved_digest[tp.name] = _digest(cur, temp(pset), columns(tp.table.writable_columns))
 
-    # -- 7. remap ----------------------------------------------------------------------------
+    # -- 8. remap ----------------------------------------------------------------------------
 
     def _fallback_user(self, cur: psycopg.Cursor[Any]) -> Any:
         users = self.target_catalog.tables[self.plan.user_table]  # type: ignore[union-attr]
@@ -857,7 +1074,10 @@ class SyncRun:
             ),
         )
 
-    def _remap(self) -> None:
+    def _build_maps(self) -> None:
+        """The natural-key maps (production id -> target id) of the excluded tables that synced
+        rows reference, built before the load: they only need production's keys (read in the
+        snapshot) and the target's excluded tables, which the run never changes."""
         assert self.src is not None and self.tgt is not None and self.plan is not None
         plan = self.plan
         with self.tgt.cursor() as cur, self.src.cursor() as scur:
@@ -908,9 +1128,20 @@ class SyncRun:
                 cur.execute(sql.SQL("ANALYZE {}").format(temp(mapping)))
                 self.state.maps[m.table] = mapping
 
+                changing = _scalar(
+                    cur,
+                    sql.SQL("SELECT count(*) FROM {} WHERE dst IS DISTINCT FROM src").format(temp(mapping)),
+                )
+                if changing:
+                    self.state.changing_maps.add(m.table)
+
+    def _remap(self) -> None:
+        assert self.src is not None and self.tgt is not None and self.plan is not None
+        plan = self.plan
+        with self.tgt.cursor() as cur:
             by_table = {m.table: m for m in plan.maps}
             for tp in plan.tables:
-                stage = self.state.stage[tp.name]
+                stage = self.state.stage_rel[tp.name]
                 for r in tp.remaps:
                     m = by_table[r.target]
                     mapping = self.state.maps[r.target]
@@ -924,7 +1155,19 @@ class SyncRun:
                             f"whose natural key ({', '.join(m.key)}) has no match in the target; "
                             f'set on_unmatched.{r.target.name} = "null" or add the rows to the target'
                         )
-                    cur.execute(query("update_remap_column", stage=stage, map=mapping, column=r.column))
+                    parts = _returning(tp.copy_columns, {r.column: sql.SQL("m.src")})
+                    cur.execute(
+                        query(
+                            "update_remap_column",
+                            stage=stage,
+                            map=mapping,
+                            column=r.column,
+                            returned=parts["returned"],
+                            new_row=parts["new_row"],
+                            old_row=parts["old_row"],
+                        )
+                    )
+                    rewritten = self._account(tp.name, _fetch_digest(cur), sign=0)
                     self.state.fallback_used |= to_fallback > 0
                     self.report.remaps.append(
                         {
@@ -934,7 +1177,7 @@ class SyncRun:
                             "by_natural_key": by_key,
                             "to_fallback": to_fallback,
                             "to_null": unmatched,
-                            "rewritten": cur.rowcount,
+                            "rewritten": rewritten,
                         }
                     )
             self._remap_generic_into_excluded(cur)
@@ -948,13 +1191,14 @@ class SyncRun:
         assert self.plan is not None
         by_table = {m.table: m for m in self.plan.maps}
         for relation_ in self.plan.generic:
-            stage = self.state.stage[relation_.table]
+            stage = self.state.stage_rel[relation_.table]
+            copy_columns = next(tp.copy_columns for tp in self.plan.tables if tp.name == relation_.table)
             for content_type, excluded in self.state.content_types.get("target-excluded", {}).items():
                 count = int(
                     _scalar(
                         cur,
                         sql.SQL("SELECT count(*) FROM {} WHERE {} = {}").format(
-                            temp(stage),
+                            stage,
                             sql.Identifier(relation_.content_type_column),
                             sql.Literal(content_type),
                         ),
@@ -988,6 +1232,14 @@ class SyncRun:
                         f"{unmatched} row(s) of {where} point at {excluded} rows whose natural key "
                         f"({', '.join(by_table[excluded].key)}) has no match in the target"
                     )
+                parts = _returning(
+                    copy_columns,
+                    {
+                        relation_.object_id_column: sql.SQL("CAST(m.src::text AS {})").format(
+                            sql.SQL(relation_.object_id_type)
+                        )
+                    },
+                )
                 cur.execute(
                     query(
                         "update_generic_remap",
@@ -997,8 +1249,12 @@ class SyncRun:
                         ct_column=relation_.content_type_column,
                         content_type=content_type,
                         id_type=sql.SQL(relation_.object_id_type),
+                        returned=parts["returned"],
+                        new_row=parts["new_row"],
+                        old_row=parts["old_row"],
                     )
                 )
+                rewritten = self._account(relation_.table, _fetch_digest(cur), sign=0)
                 self.report.remaps.append(
                     {
                         "column": where,
@@ -1007,7 +1263,7 @@ class SyncRun:
                         "by_natural_key": count,
                         "to_fallback": 0,
                         "to_null": 0,
-                        "rewritten": cur.rowcount,
+                        "rewritten": rewritten,
                     }
                 )
 
@@ -1016,11 +1272,11 @@ class SyncRun:
         plan = self.plan
         drop_sets: dict[TableName, str] | None = None
         drop_seeds: dict[TableName, int] = {}
-        stage_rel: dict[TableName, sql.Composable] = {n: temp(s) for n, s in self.state.stage.items()}
+        stage_rel = dict(self.state.stage_rel)
         stage_cols = {tp.name: tp.copy_columns for tp in plan.tables}
         for tp in plan.tables:
             for key in tp.conflict_keys:
-                stage = self.state.stage[tp.name]
+                stage = stage_rel[tp.name]
                 items, predicate, present, names = key_items(key)
                 cur.execute(
                     query(
@@ -1053,15 +1309,22 @@ class SyncRun:
                     )
                 ctid_list = sql.SQL(", ").join(sql.Literal(str(c)) for c in ctids)
                 if tp.conflict_policy == "set_null":
+                    ctid_array = sql.SQL("ARRAY[{}]::tid[]").format(ctid_list)
+                    after = _returning(tp.copy_columns)
                     cur.execute(
-                        sql.SQL("UPDATE {} SET {} WHERE ctid = ANY (ARRAY[{}]::tid[])").format(
-                            temp(stage),
-                            sql.SQL(", ").join(
+                        query(
+                            "update_set_null",
+                            stage=stage,
+                            ctids=ctid_array,
+                            row=columns(tp.copy_columns, "s"),
+                            assignments=sql.SQL(", ").join(
                                 sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in remapped
                             ),
-                            ctid_list,
+                            returned=after["returned"],
+                            after_row=after["new_row"],
                         )
                     )
+                    self._account(tp.name, _fetch_digest(cur), sign=0)
                     continue
                 if drop_sets is None:
                     drop_sets = self._new_sets(cur, "dbsync_d_", stage_rel, stage_cols)
@@ -1069,7 +1332,7 @@ class SyncRun:
                     sql.SQL(
                         "INSERT INTO {} SELECT s.tableoid, s.ctid, {} FROM {} AS s "
                         "WHERE s.ctid = ANY (ARRAY[{}]::tid[])"
-                    ).format(temp(drop_sets[tp.name]), columns(tp.copy_columns, "s"), temp(stage), ctid_list)
+                    ).format(temp(drop_sets[tp.name]), columns(tp.copy_columns, "s"), stage, ctid_list)
                 )
                 drop_seeds[tp.name] = drop_seeds.get(tp.name, 0) + cur.rowcount
         if drop_sets is None:
@@ -1078,10 +1341,10 @@ class SyncRun:
         sizes = self._closure(cur, drop_sets, stage_rel, stage_cols, drop_seeds, "target")
         for tp in plan.tables:
             if sizes.get(tp.name):
-                cur.execute(query("delete_set_rows", stage=self.state.stage[tp.name], set=drop_sets[tp.name]))
-                self.report.table(str(tp.name)).rows_dropped_conflicts = cur.rowcount
+                dropped = self._delete_set(cur, tp, drop_sets[tp.name])
+                self.report.table(str(tp.name)).rows_dropped_conflicts = dropped
 
-    # -- 8. rekey ----------------------------------------------------------------------------
+    # -- 9. rekey ----------------------------------------------------------------------------
 
     def _rekey(self) -> None:
         assert self.tgt is not None and self.plan is not None
@@ -1093,12 +1356,12 @@ class SyncRun:
                 if not (entry.rows_preserved + entry.rows_kept_referenced) or tp.table.primary_key is None:
                     continue
                 pk_cols = tp.table.primary_key
-                stage, preserved = self.state.stage[tp.name], self.state.preserved[tp.name]
+                stage, preserved = self.state.stage_rel[tp.name], self.state.preserved[tp.name]
                 collisions = _scalar(
                     cur,
                     sql.SQL(
                         "SELECT count(*) FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {})"
-                    ).format(temp(preserved), temp(stage), equal("s", pk_cols, "p", pk_cols)),
+                    ).format(temp(preserved), stage, equal("s", pk_cols, "p", pk_cols)),
                 )
                 if not collisions:
                     continue
@@ -1120,10 +1383,10 @@ class SyncRun:
                         cur,
                         sql.SQL(
                             "SELECT greatest((SELECT max({pk}) FROM {s}), (SELECT max({pk}) FROM {p}))"
-                        ).format(pk=sql.Identifier(pk), s=temp(stage), p=temp(preserved)),
+                        ).format(pk=sql.Identifier(pk), s=stage, p=temp(preserved)),
                     )
                     incoming = _scalar(
-                        cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), temp(stage))
+                        cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), stage)
                     )
                     limit = INTEGER_RANGES[pk_type]
                     base = max(int(top), int(incoming) + headroom)
@@ -1178,10 +1441,15 @@ class SyncRun:
             self._resolve_conflicts(cur)
             self._refuse_unique_collisions(cur)
             for tp in plan.tables:  # what apply will copy; a dry run reports this as its plan
-                copied = _scalar(
-                    cur, sql.SQL("SELECT count(*) FROM {}").format(temp(self.state.stage[tp.name]))
-                )
-                self.report.table(str(tp.name)).rows_copied = int(copied)
+                self.report.table(str(tp.name)).rows_copied = self.state.expected[tp.name][0]
+                for use in tp.table.sequences:  # the largest incoming ids, before apply adds rows
+                    if use.column in tp.copy_columns:
+                        self.state.max_incoming[(tp.name, use.column)] = _scalar(
+                            cur,
+                            sql.SQL("SELECT max({})::numeric FROM {}").format(
+                                sql.Identifier(use.column), self.state.stage_rel[tp.name]
+                            ),
+                        )
 
     def _refuse_unique_collisions(self, cur: psycopg.Cursor[Any]) -> None:
         """A preserved row and an incoming row equal on a unique key cannot both exist: refuse
@@ -1203,7 +1471,7 @@ class SyncRun:
                         predicate=predicate,
                         not_null=present,
                         preserved=self.state.preserved[tp.name],
-                        stage=self.state.stage[tp.name],
+                        stage=self.state.stage_rel[tp.name],
                         match=equal("s", names, "p", names),
                     )
                 )
@@ -1217,15 +1485,15 @@ class SyncRun:
                         "run again"
                     )
 
-    # -- 9. apply ----------------------------------------------------------------------------
+    # -- 10. apply ----------------------------------------------------------------------------
 
-    def _suspend_foreign_keys(self, cur: psycopg.Cursor[Any]) -> list[ForeignKey]:
+    def _suspend_foreign_keys(self, cur: psycopg.Cursor[Any]) -> list[ForeignKey] | None:
         """Drop, inside the transaction, every foreign key that touches a synced table, to add
         them back after the load. PostgreSQL then checks each key over all rows in one pass
         instead of queueing one check per inserted row until COMMIT (measured: the checks were
         a third of a sync's time). Re-added from pg_get_constraintdef under the same names, the
         schema is exactly as before at COMMIT. A role that does not own the tables cannot do
-        this: then nothing is dropped and the deferred checks run as before."""
+        this: then nothing is dropped, the deferred checks run as before, and None says so."""
         assert self.plan is not None and self.tgt is not None
         synced = set(self.plan.synced)
         keys = [
@@ -1247,7 +1515,7 @@ class SyncRun:
             self.report.warnings.append(
                 "foreign keys were checked row by row at COMMIT: the target role does not own the tables"
             )
-            return []
+            return None
         return keys
 
     def _restore_foreign_keys(self, cur: psycopg.Cursor[Any], keys: list[ForeignKey]) -> None:
@@ -1283,40 +1551,47 @@ class SyncRun:
         if keys:
             self.progress.say(f"apply: {len(keys)} foreign key(s) re-added and validated over all rows")
 
+    def _empty_tables(self, cur: psycopg.Cursor[Any]) -> None:
+        """Empty the synced tables: one TRUNCATE where it may run, DELETE (children first) where
+        it is refused. Both are inside the transaction."""
+        assert self.tgt is not None and self.plan is not None
+        plan = self.plan
+        truncate = [tp for tp in plan.tables if tp.name in plan.truncatable]
+        truncated: set[TableName] = set()
+        if truncate:
+            try:
+                with self.tgt.transaction():  # a savepoint: a refused TRUNCATE falls back to DELETE
+                    cur.execute(
+                        sql.SQL("TRUNCATE {}").format(
+                            sql.SQL(", ").join(relation(tp.table) for tp in truncate)
+                        )
+                    )
+                truncated = {tp.name for tp in truncate}
+            except psycopg.errors.InsufficientPrivilege:
+                self.report.warnings.append("TRUNCATE not permitted on the target; used DELETE")
+        for tp in reversed(plan.tables):
+            entry = self.report.table(str(tp.name))
+            if tp.name in truncated:
+                entry.rows_deleted = entry.rows_target_before
+                continue
+            cur.execute(query("delete_all_rows", relation=relation(tp.table)))
+            entry.rows_deleted = cur.rowcount
+
     def _apply(self) -> None:
         assert self.tgt is not None and self.plan is not None
         plan = self.plan
         with self.tgt.cursor() as cur:
-            suspended = self._suspend_foreign_keys(cur)
-            truncate = [tp for tp in plan.tables if tp.name in plan.truncatable]
-            truncated: set[TableName] = set()
-            if truncate:
-                try:
-                    with self.tgt.transaction():  # a savepoint: a refused TRUNCATE falls back to DELETE
-                        cur.execute(
-                            sql.SQL("TRUNCATE {}").format(
-                                sql.SQL(", ").join(relation(tp.table) for tp in truncate)
-                            )
-                        )
-                    truncated = {tp.name for tp in truncate}
-                except psycopg.errors.InsufficientPrivilege:
-                    self.report.warnings.append("TRUNCATE not permitted on the target; used DELETE")
-            for tp in reversed(plan.tables):
-                entry = self.report.table(str(tp.name))
-                if tp.name in truncated:
-                    entry.rows_deleted = entry.rows_target_before
-                    continue
-                cur.execute(query("delete_all_rows", relation=relation(tp.table)))
-                entry.rows_deleted = cur.rowcount
+            if not self.state.direct:
+                self._empty_tables(cur)
             faults.checkpoint("apply.insert")
             for tp in plan.tables:
                 entry = self.report.table(str(tp.name))
                 started = time.monotonic()
                 overriding = sql.SQL("OVERRIDING SYSTEM VALUE" if tp.table.has_identity_always else "")
-                for source, cols in (
-                    (self.state.preserved[tp.name], tp.table.writable_columns),
-                    (self.state.stage[tp.name], tp.copy_columns),
-                ):
+                sources = [(self.state.preserved[tp.name], tp.table.writable_columns)]
+                if tp.name not in self.state.into_table:
+                    sources.append((self.state.stage[tp.name], tp.copy_columns))
+                for source, cols in sources:
                     cur.execute(
                         query(
                             "insert_rows",
@@ -1326,12 +1601,10 @@ class SyncRun:
                             source=source,
                         )
                     )
-                    if source == self.state.stage[tp.name]:
-                        entry.rows_copied = cur.rowcount
                 entry.seconds += time.monotonic() - started
-            self._restore_foreign_keys(cur, suspended)
+            self._restore_foreign_keys(cur, self.state.suspended)
 
-    # -- 10. sequences -----------------------------------------------------------------------
+    # -- 11. sequences -----------------------------------------------------------------------
 
     def _sequences(self) -> None:
         assert self.tgt is not None and self.plan is not None
@@ -1343,14 +1616,7 @@ class SyncRun:
                     present = _scalar(
                         cur, sql.SQL("SELECT max({})::numeric FROM {}").format(col, tp.name.ident)
                     )
-                    incoming = None
-                    if use.column in tp.copy_columns:
-                        incoming = _scalar(
-                            cur,
-                            sql.SQL("SELECT max({})::numeric FROM {}").format(
-                                col, temp(self.state.stage[tp.name])
-                            ),
-                        )
+                    incoming = self.state.max_incoming.get((tp.name, use.column))
                     if present is None:
                         continue
                     wanted = max(
@@ -1374,7 +1640,7 @@ class SyncRun:
                         }
                     )
 
-    # -- 11. prove ---------------------------------------------------------------------------
+    # -- 12. prove ---------------------------------------------------------------------------
 
     def _proof(self, name: str, subject: str, ok: bool, detail: str = "", *, fatal: bool = False) -> None:
         self.report.proofs.append(Proof(name, subject, ok, detail))
@@ -1392,7 +1658,7 @@ class SyncRun:
                 cols = columns(tp.copy_columns)
                 final = _digest(cur, relation(tp.table), cols)
                 kept = _digest(cur, temp(self.state.preserved[tp.name]), cols)
-                staged = _digest(cur, temp(self.state.stage[tp.name]), cols)
+                staged = self.state.expected[tp.name]  # production's digest, accounted for changes
                 entry.rows_after = final[0]
                 expected_copied = entry.rows_source - entry.rows_excluded_test - entry.rows_dropped_conflicts
                 self._proof(
@@ -1407,7 +1673,8 @@ class SyncRun:
                     "content",
                     str(tp.name),
                     final[1] == kept[1] + staged[1],
-                    "digest of the table equals the digest of preserved plus copied rows",
+                    "digest of the table = production's digest in the snapshot - rows left out "
+                    "+ rewrites (remaps) + preserved rows",
                 )
                 self._prove_preserved(cur, tp)
             for name in (*plan.excluded, *plan.untouched):
@@ -1565,7 +1832,7 @@ class SyncRun:
                 f"{violations} row(s) reference a missing {fk.ref_table} row",
             )
 
-    # -- 12. commit --------------------------------------------------------------------------
+    # -- 13. commit --------------------------------------------------------------------------
 
     def _commit(self) -> None:
         assert self.tgt is not None
