@@ -741,7 +741,9 @@ def test_busy_target_times_out_on_its_locks_cleanly(prod_url: str, uat_url: str,
     lock_timeout_seconds with a clear sentence, and nothing changes."""
     before = snapshot(uat_url)
     with psycopg.connect(uat_url) as writer:
-        writer.execute("UPDATE apps_catalog_tag SET name = name WHERE id = (SELECT min(id) FROM apps_catalog_tag)")
+        writer.execute(
+            "UPDATE apps_catalog_tag SET name = name WHERE id = (SELECT min(id) FROM apps_catalog_tag)"
+        )
         config = _write(tmp_path, "c.toml", "lock_timeout_seconds = 1\n")
         proc, report = sync(prod_url, uat_url, tmp_path, "--config", str(config))
         writer.rollback()
@@ -791,3 +793,73 @@ def test_direct_and_staged_loads_give_the_same_database(make_db: Any, tmp_path: 
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"
         }
+
+
+SELF_REFERENCE = """
+ALTER TABLE apps_customers_customer ADD COLUMN referred_by_id bigint
+    REFERENCES apps_customers_customer (id) DEFERRABLE INITIALLY DEFERRED;
+"""
+CYCLE = """
+ALTER TABLE apps_tenants_tenant ADD COLUMN primary_customer_id bigint
+    REFERENCES apps_customers_customer (id) DEFERRABLE INITIALLY DEFERRED;
+"""
+
+
+@pytest.mark.parametrize("shape", ["self_reference", "cycle"])
+def test_rows_reached_through_other_tenants_rows_are_left_out(
+    make_db: Any, tmp_path: Path, shape: str
+) -> None:
+    """Production's test tenants are left out by the COPY itself when the tenant-scoped tables
+    hold no cycle (a table referencing itself is followed by a recursive query), and removed on
+    the target otherwise (a cycle between tenants and customers). Either way a customer of a
+    real tenant who was referred by a test tenant's customer, and one referred by that one, go
+    with them: the closure is followed row by row, as the oracle here spells out."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    for url in (prod, uat):
+        execute(url, SELF_REFERENCE + (CYCLE if shape == "cycle" else ""))
+    execute(
+        prod,
+        f"""
+        WITH test AS (SELECT c.id FROM apps_customers_customer c JOIN apps_tenants_tenant t
+                      ON t.id = c.tenant_id WHERE t.{TEST_TENANTS} ORDER BY c.id LIMIT 1),
+             real AS (SELECT c.id, row_number() OVER (ORDER BY c.id) AS n FROM apps_customers_customer c
+                      JOIN apps_tenants_tenant t ON t.id = c.tenant_id WHERE NOT t.{TEST_TENANTS}
+                      AND EXISTS (SELECT 1 FROM apps_orders_order o WHERE o.customer_id = c.id))
+        UPDATE apps_customers_customer c SET referred_by_id = CASE WHEN real.n = 1 THEN (SELECT id FROM test)
+                                                              ELSE (SELECT id FROM real WHERE n = 1) END,
+                                             name = 'referred ' || real.n
+        FROM real WHERE real.id = c.id AND real.n <= 2
+        """,
+    )
+    if shape == "cycle":
+        execute(
+            prod,
+            "UPDATE apps_tenants_tenant t SET primary_customer_id = (SELECT max(id) FROM "
+            "apps_customers_customer c WHERE c.tenant_id = t.id AND c.name NOT LIKE 'referred %')",
+        )
+    [(test_customers,)] = rows(
+        prod,
+        f"SELECT count(*) FROM apps_customers_customer c JOIN apps_tenants_tenant t ON t.id = c.tenant_id "
+        f"WHERE t.{TEST_TENANTS}",
+    )
+    referred_orders = rows(
+        prod,
+        "SELECT o.id FROM apps_orders_order o JOIN apps_customers_customer c ON c.id = o.customer_id "
+        "WHERE c.name LIKE 'referred %'",
+    )
+    assert referred_orders  # the chain carries orders along
+    proc, report = sync(prod, uat, tmp_path)
+    ok(proc)
+    assert rows(uat, "SELECT count(*) FROM apps_customers_customer WHERE name LIKE 'referred %'") == [(0,)]
+    entry = next(t for t in report["tables"] if t["table"] == "apps_customers_customer")
+    assert entry["rows_excluded_test"] == test_customers + 2
+    orders = next(t for t in report["tables"] if t["table"] == "apps_orders_order")
+    [(test_orders,)] = rows(
+        prod,
+        f"SELECT count(*) FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
+        f"WHERE t.{TEST_TENANTS}",
+    )
+    assert orders["rows_excluded_test"] == test_orders + len(referred_orders)
+    fell_back = "test tenants are removed after the copy" in proc.stderr
+    assert fell_back == (shape == "cycle")
+    assert all(p["ok"] for p in report["proofs"])

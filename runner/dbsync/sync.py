@@ -68,6 +68,7 @@ from .plan import GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .redact import redact
 from .report import Proof, Report, TableEntry
+from .source_filter import Filter, Link, plan_filters
 from .sqlfiles import query
 from .sqlparts import columns, equal, key_items, not_null, relation, temp
 from .store import BackupStore
@@ -505,18 +506,61 @@ class SyncRun:
             with self.tgt.cursor() as cur:
                 self._empty_tables(cur)
             faults.checkpoint("stage.load")
+        filters = self._source_filters()
         digester = self._digest_connection()
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbsync-digest") as pool:
                 for tp in self.plan.tables:
-                    self._stage_table(tp, digester, pool)
+                    self._stage_table(tp, digester, pool, filters.get(tp.name) if filters else None)
         finally:
             with contextlib.suppress(psycopg.Error):
                 digester.rollback()
             digester.close()
         # Production is read for the natural keys in the remap step, then no more.
 
-    def _stage_table(self, tp: TablePlan, digester: Connection, pool: ThreadPoolExecutor) -> None:
+    def _source_filters(self) -> dict[TableName, Filter] | None:
+        """Conditions that leave production's test tenants out of the COPY itself (see
+        :mod:`dbsync.source_filter`); None when a cycle needs the target-side fixed point."""
+        assert self.plan is not None
+        plan = self.plan
+        links = [
+            Link(
+                e.child,
+                e.parent,
+                tuple(sql.Identifier("c", col) for col in e.columns),
+                tuple(sql.Identifier("p", col) for col in e.ref_columns),
+            )
+            for e in plan.edges
+        ]
+        links += [
+            Link(
+                g.relation.table,
+                g.parent,
+                (sql.SQL("{}::text").format(sql.Identifier("c", g.relation.object_id_column)),),
+                (sql.SQL("{}::text").format(sql.Identifier("p", g.parent_pk)),),
+                sql.SQL("{} = {}").format(
+                    sql.Identifier("c", g.relation.content_type_column), sql.Literal(g.content_type)
+                ),
+            )
+            for g in self._generic_edges("source")
+        ]
+        tenants = self.config.tenants
+        seed = sql.SQL("left({}::text, length({})) = {}").format(
+            sql.Identifier("c", tenants.test_column),
+            sql.Literal(tenants.test_prefix),
+            sql.Literal(tenants.test_prefix),
+        )
+        relations = {tp.name: relation(tp.table) for tp in plan.tables}
+        filters = plan_filters(plan.synced, relations, plan.tenant_table, seed, links)
+        if filters is None:
+            self.progress.say(
+                "stage: a cycle among tenant-scoped tables: test tenants are removed after the copy"
+            )
+        return filters
+
+    def _stage_table(
+        self, tp: TablePlan, digester: Connection, pool: ThreadPoolExecutor, source_filter: Filter | None
+    ) -> None:
         """COPY one table's production rows into the stage, while the digester connection takes
         production's digest of the same rows in the same snapshot: the start of the content
         proof's chain (see the module's docstring)."""
@@ -526,10 +570,34 @@ class SyncRun:
         cols = columns(tp.copy_columns)
         rel = relation(tp.table)
 
-        def source_side() -> Digest:
+        def source_side() -> tuple[Digest, int]:
             with digester.cursor() as dcur:
-                return _digest(dcur, rel, cols)
+                if source_filter is None:
+                    return _digest(dcur, rel, cols), 0
+                dcur.execute(
+                    query(
+                        "select_filtered_digest",
+                        with_clause=source_filter.with_clause,
+                        columns=columns(tp.copy_columns, "c"),
+                        row=columns(tp.copy_columns, "e"),
+                        excluded=source_filter.excluded,
+                        relation=rel,
+                    )
+                )
+                found: tuple[Any, ...] | None = dcur.fetchone()
+                assert found is not None
+                return (int(found[0]), int(found[1])), int(found[2])
 
+        if source_filter is None:
+            copy_out = query("copy_out_rows", columns=cols, relation=rel)
+        else:
+            copy_out = query(
+                "copy_out_filtered_rows",
+                with_clause=source_filter.with_clause,
+                columns=cols,
+                relation=rel,
+                excluded=source_filter.excluded,
+            )
         pending = pool.submit(source_side)
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
             if tp.name in self.state.into_table:
@@ -541,7 +609,7 @@ class SyncRun:
                 into_table = temp(stage)
                 self.state.stage_rel[tp.name] = temp(stage)
             with (
-                scur.copy(query("copy_out_rows", columns=cols, relation=rel)) as out,
+                scur.copy(copy_out) as out,
                 tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into,
             ):
                 for data in out:
@@ -549,19 +617,22 @@ class SyncRun:
             received = tcur.rowcount
             # Fresh statistics: the scope's joins then see the table as it now is.
             tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
-        source_digest = pending.result()
-        entry.rows_source = source_digest[0]
+        source_digest, left_out = pending.result()
+        entry.rows_source = source_digest[0] + left_out
+        entry.rows_excluded_test = left_out
         self.state.expected[tp.name] = source_digest
         self._proof(
             "transit",
             str(tp.name),
             received == source_digest[0],
-            f"source {source_digest[0]} rows in the snapshot, COPY loaded {received}; the content "
+            f"source {source_digest[0]} rows in the snapshot ({left_out} of test tenants left out), "
+            f"COPY loaded {received}; the content "
             "is proven from production's digest by the content proof",
             fatal=True,
         )
         entry.seconds += time.monotonic() - started
-        self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows")
+        left = f" ({left_out:,} of production's test tenants left out)" if left_out else ""
+        self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows{left}")
 
     def _account(self, name: TableName, change: Digest, sign: int = 1) -> int:
         """Add a change that a statement made to the stage (its returned count and digest change)
@@ -888,10 +959,13 @@ class SyncRun:
             for tp in plan.tables:
                 if sizes.get(tp.name):
                     removed = self._delete_set(cur, tp, excluded_sets[tp.name])
-                    self.report.table(str(tp.name)).rows_excluded_test = removed
+                    self.report.table(str(tp.name)).rows_excluded_test += removed
                     cur.execute(sql.SQL("ANALYZE {}").format(self._analyzable(tp)))
-            total = sum(sizes.values())
-            self.progress.say(f"scope: {seeded} production test tenant(s), {total} row(s) in all, not copied")
+            total = sum(self.report.table(str(tp.name)).rows_excluded_test for tp in plan.tables)
+            tenants = self.report.table(str(tenant)).rows_excluded_test
+            self.progress.say(
+                f"scope: {tenants} production test tenant(s), {total} row(s) in all, not copied"
+            )
             self._keep_referenced(cur, self.state.preserved_sizes)
 
     def _analyzable(self, tp: TablePlan) -> sql.Composable:
