@@ -1,8 +1,9 @@
 -- The digest (sql/select_sync_digest.sql's) of exactly the rows sql/copy_out_filtered_rows.sql
--- sends, and how many rows it leaves out as production's test tenants', in one scan.
+-- sends, as it sends them (remapped), and how many rows it leaves out as production's test
+-- tenants', in one scan.
 :with_clause
 SELECT count(*) FILTER (WHERE NOT e.dbsync_excluded) AS rows,
        coalesce(sum(hashtextextended(ROW(:row)::text, 0)) FILTER (WHERE NOT e.dbsync_excluded), 0)::text
            AS digest,
        count(*) FILTER (WHERE e.dbsync_excluded) AS excluded
-FROM (SELECT :columns, :excluded AS dbsync_excluded FROM :relation AS c) AS e;
+FROM (SELECT :columns, :excluded AS dbsync_excluded FROM :relation AS c :joins) AS e;

@@ -771,22 +771,26 @@ def test_passwords_from_pgpassword_and_pgpass(prod_url: Any, uat_url: Any, tmp_p
 
 @pytest.mark.parametrize("variant", ["deferrable", "immediate"])
 def test_direct_and_staged_loads_give_the_same_database(make_db: Any, tmp_path: Path, variant: str) -> None:
-    """The direct load (production's rows COPYed straight into the emptied synced tables; only
-    the tables whose ids the remap rewrites go through a temporary table) and the staged load
-    (every table through a temporary table, written at apply) are two routes to one result:
-    the same rows, sequences and schema, by an independent whole-database checksum."""
+    """The direct load (production's rows COPYed straight into the emptied synced tables, user
+    and content-type ids remapped in production's SELECT) and the staged load with every map
+    applied on the target (every table through a temporary table, remapped there by UPDATE,
+    written at apply) are two routes to one result: the same rows, sequences and schema, by an
+    independent whole-database checksum, and the same report."""
     prod = make_db(0, "prod", variant)
     direct, staged = make_db(1, "uat", variant), make_db(1, "uat", variant)
     assert snapshot(direct).checksum == snapshot(staged).checksum
     config = tmp_path / "staged.toml"
-    config.write_text('load = "staged"\n')
+    config.write_text('load = "staged"\nsource_remap_limit = 0\n')
     proc, direct_report = sync(prod, direct, tmp_path)
     ok(proc)
     proc, staged_report = sync(prod, staged, tmp_path, "--config", str(config))
     ok(proc)
     loads = direct_report["load"]
     assert loads["apps_orders_orderline"] == "direct" and loads["apps_orders_shipment"] == "direct"
+    assert loads["apps_orders_order"] == "direct"  # its created_by_id remapped on the way
     assert loads["apps_tenants_tenantuser"] == "staged"  # its unique key holds a remapped column
+    assert direct_report["remaps"] == staged_report["remaps"]
+    assert any(r["rewritten"] for r in direct_report["remaps"])
     assert set(staged_report["load"].values()) == {"staged"}
     assert snapshot(direct).checksum == snapshot(staged).checksum
     for a, b in zip(direct_report["tables"], staged_report["tables"], strict=True):

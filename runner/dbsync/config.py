@@ -99,6 +99,14 @@ class SyncConfig(_Strict):
     )
     sequence_headroom: int = Field(100_000, ge=0)
     lock_timeout_seconds: float = Field(30, gt=0)
+    source_remap_limit: int = Field(
+        20_000,
+        ge=0,
+        description="A natural-key map (users, content types) that changes at most this many ids "
+        "is applied in production's SELECT, as a VALUES list in the COPY's query (~40 bytes an "
+        "id), so the tables that use it load directly; a larger map is applied on the target, "
+        "through a temporary table. 0 always applies maps on the target.",
+    )
     load: Literal["direct", "staged"] = Field(
         "direct",
         description="direct (the default): empty the synced tables and COPY production's rows "

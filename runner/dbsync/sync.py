@@ -128,6 +128,10 @@ class _State:
     direct: bool = False  # the synced tables are emptied before the load, not after
     into_table: set[TableName] = field(default_factory=set)  # loaded straight into the table
     changing_maps: set[TableName] = field(default_factory=set)  # maps that change some id
+    map_changes: dict[TableName, list[tuple[Any, Any]]] = field(default_factory=dict)  # small maps
+    source_remapped: set[TableName] = field(default_factory=set)  # remapped in production's SELECT
+    value_counts: dict[tuple[TableName, str], str] = field(default_factory=dict)
+    source_filtered: bool = False  # production's test tenants were left out by the COPY
     suspended: list[ForeignKey] = field(default_factory=list)  # dropped, re-added in apply
     candidates: dict[TableName, str] = field(default_factory=dict)  # global rows kept aside
     preserved_sizes: dict[TableName, int] = field(default_factory=dict)
@@ -153,6 +157,20 @@ def _fetch_digest(cur: psycopg.Cursor[Any]) -> Digest:
     row = cur.fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def _relay(out: psycopg.Copy, into: psycopg.Copy, chunk: int = 1 << 16) -> None:
+    """Pass a COPY stream on in chunks of about ``chunk`` bytes: the server sends one message a
+    row, and a write a row costs more Python than the bytes it carries. Memory stays bounded
+    by the chunk."""
+    buffer = bytearray()
+    for data in out:
+        buffer += data
+        if len(buffer) >= chunk:
+            into.write(buffer)
+            buffer = bytearray()
+    if buffer:
+        into.write(buffer)
 
 
 def _returning(cols: tuple[str, ...], old: dict[str, sql.Composable] | None = None) -> dict[str, Any]:
@@ -507,6 +525,7 @@ class SyncRun:
                 self._empty_tables(cur)
             faults.checkpoint("stage.load")
         filters = self._source_filters()
+        self.state.source_filtered = filters is not None
         digester = self._digest_connection()
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbsync-digest") as pool:
@@ -570,34 +589,41 @@ class SyncRun:
         cols = columns(tp.copy_columns)
         rel = relation(tp.table)
 
+        select_list, joins = self._projection(tp)
+        if source_filter is None and joins is None:
+            # Neither filtered nor remapped: the plain statements, which a DBA reads most easily.
+            copy_out = query("copy_out_rows", columns=cols, relation=rel)
+            shaped: Filter | None = None
+        else:
+            shaped = source_filter or Filter(sql.SQL(""), sql.SQL("false"))
+            copy_out = query(
+                "copy_out_filtered_rows",
+                with_clause=shaped.with_clause,
+                columns=select_list,
+                relation=rel,
+                joins=joins or sql.SQL(""),
+                excluded=shaped.excluded,
+            )
+
         def source_side() -> tuple[Digest, int]:
             with digester.cursor() as dcur:
-                if source_filter is None:
+                if shaped is None:
                     return _digest(dcur, rel, cols), 0
                 dcur.execute(
                     query(
                         "select_filtered_digest",
-                        with_clause=source_filter.with_clause,
-                        columns=columns(tp.copy_columns, "c"),
+                        with_clause=shaped.with_clause,
+                        columns=select_list,
                         row=columns(tp.copy_columns, "e"),
-                        excluded=source_filter.excluded,
+                        excluded=shaped.excluded,
                         relation=rel,
+                        joins=joins or sql.SQL(""),
                     )
                 )
                 found: tuple[Any, ...] | None = dcur.fetchone()
                 assert found is not None
                 return (int(found[0]), int(found[1])), int(found[2])
 
-        if source_filter is None:
-            copy_out = query("copy_out_rows", columns=cols, relation=rel)
-        else:
-            copy_out = query(
-                "copy_out_filtered_rows",
-                with_clause=source_filter.with_clause,
-                columns=cols,
-                relation=rel,
-                excluded=source_filter.excluded,
-            )
         pending = pool.submit(source_side)
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
             if tp.name in self.state.into_table:
@@ -612,11 +638,16 @@ class SyncRun:
                 scur.copy(copy_out) as out,
                 tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into,
             ):
-                for data in out:
-                    into.write(data)
+                _relay(out, into)
             received = tcur.rowcount
-            # Fresh statistics: the scope's joins then see the table as it now is.
-            tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
+            if not self.state.source_filtered or tp.name not in self.state.into_table:
+                # Fresh statistics for the scope's closure over the stage (a temporary table has
+                # none). A table loaded directly with its test tenants already left out is not
+                # scanned by a closure: its indexes serve the few lookups, and the sample ANALYZE
+                # reads would cost ~0.1 s a table.
+                tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
+            if tp.name in self.state.source_remapped:
+                self._copy_value_counts(tp, scur, tcur, shaped or Filter(sql.SQL(""), sql.SQL("false")))
         source_digest, left_out = pending.result()
         entry.rows_source = source_digest[0] + left_out
         entry.rows_excluded_test = left_out
@@ -633,6 +664,68 @@ class SyncRun:
         entry.seconds += time.monotonic() - started
         left = f" ({left_out:,} of production's test tenants left out)" if left_out else ""
         self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows{left}")
+
+    def _projection(self, tp: TablePlan) -> tuple[sql.Composable, sql.Composable | None]:
+        """What production's SELECT returns for a table: its columns over alias ``c``, with the
+        references to excluded tables rewritten through VALUES lists of the maps' changing ids
+        when the table is remapped at the source; and those joins (None: no remap)."""
+        assert self.plan is not None
+        if tp.name not in self.state.source_remapped:
+            return columns(tp.copy_columns, "c"), None
+        maps = {m.table: m for m in self.plan.maps}
+        by_column = {r.column: r for r in tp.remaps}
+        items: list[sql.Composable] = []
+        joins: list[sql.Composable] = []
+        for i, col in enumerate(tp.copy_columns):
+            remap = by_column.get(col)
+            changes = self.state.map_changes.get(remap.target) if remap is not None else None
+            if remap is None or not changes:
+                items.append(sql.Identifier("c", col))
+                continue
+            alias = sql.Identifier(f"dbsync_m{i}")
+            pk_type = sql.SQL(maps[remap.target].pk_type)
+            values = sql.SQL(", ").join(
+                sql.SQL("(CAST({} AS {}), CAST({} AS {}))").format(
+                    sql.Literal(src), pk_type, sql.Literal(dst), pk_type
+                )
+                for src, dst in changes
+            )
+            joins.append(
+                sql.SQL("LEFT JOIN (VALUES {}) AS {}(src, dst) ON {}.src = {}").format(
+                    values, alias, alias, sql.Identifier("c", col)
+                )
+            )
+            items.append(
+                sql.SQL("CASE WHEN {a}.src IS NULL THEN {c} ELSE {a}.dst END AS {name}").format(
+                    a=alias, c=sql.Identifier("c", col), name=sql.Identifier(col)
+                )
+            )
+        return sql.SQL(", ").join(items), sql.SQL(" ").join(joins) if joins else None
+
+    def _copy_value_counts(
+        self, tp: TablePlan, scur: psycopg.Cursor[Any], tcur: psycopg.Cursor[Any], shaped: Filter
+    ) -> None:
+        """For a table remapped at the source: how often each referenced id occurs among the rows
+        it sent, into a temporary table, for the remap step's counts and refusals."""
+        for j, remap in enumerate(tp.remaps):
+            counts = f"dbsync_v_{self.plan.tables.index(tp) if self.plan else 0}_{j}"
+            column = tp.table.column(remap.column)
+            assert column is not None
+            tcur.execute(query("create_value_counts", counts=counts, value_type=sql.SQL(column.type)))
+            with (
+                scur.copy(
+                    query(
+                        "copy_out_value_counts",
+                        with_clause=shaped.with_clause,
+                        column=remap.column,
+                        relation=relation(tp.table),
+                        excluded=shaped.excluded,
+                    )
+                ) as out,
+                tcur.copy(query("copy_in_rows", stage=counts, columns=columns(("value", "n")))) as into,
+            ):
+                _relay(out, into)
+            self.state.value_counts[(tp.name, remap.column)] = counts
 
     def _account(self, name: TableName, change: Digest, sign: int = 1) -> int:
         """Add a change that a statement made to the stage (its returned count and digest change)
@@ -821,6 +914,15 @@ class SyncRun:
                     and not any(tp.table.partitioned for tp in plan.tables)
                 )
             self._build_maps()
+            generic_tables = {g.table for g in plan.generic}
+            self.state.source_remapped = {
+                tp.name
+                for tp in plan.tables
+                if tp.remaps
+                and not tp.conflict_keys
+                and tp.name not in generic_tables
+                and all(r.target in self.state.map_changes for r in tp.remaps)
+            }
             if self.state.direct:
                 self.state.into_table = {tp.name for tp in plan.tables if not self._needs_stage(tp)}
             self.report.load = {
@@ -868,6 +970,8 @@ class SyncRun:
         assert self.plan is not None
         if tp.conflict_keys:
             return True
+        if tp.name in self.state.source_remapped:
+            return False  # its remap happens in production's SELECT
         if any(r.target in self.state.changing_maps for r in tp.remaps):
             return True
         return any(g.table == tp.name for g in self.plan.generic) and bool(self.state.changing_maps)
@@ -1172,8 +1276,7 @@ class SyncRun:
                     ) as out,
                     cur.copy(query("copy_in_rows", stage=keys, columns=columns(("src", *m.key)))) as into,
                 ):
-                    for data in out:
-                        into.write(data)
+                    _relay(out, into)
                 for column, other in m.nested:
                     cur.execute(
                         query("update_nested_key", keys=keys, column=column, map=self.state.maps[other])
@@ -1208,6 +1311,13 @@ class SyncRun:
                 )
                 if changing:
                     self.state.changing_maps.add(m.table)
+                if changing <= self.config.source_remap_limit:  # small enough for the SELECT
+                    cur.execute(
+                        sql.SQL("SELECT src, dst FROM {} WHERE dst IS DISTINCT FROM src ORDER BY src").format(
+                            temp(mapping)
+                        )
+                    )
+                    self.state.map_changes[m.table] = [(src, dst) for src, dst in cur.fetchall()]
 
     def _remap(self) -> None:
         assert self.src is not None and self.tgt is not None and self.plan is not None
@@ -1219,29 +1329,25 @@ class SyncRun:
                 for r in tp.remaps:
                     m = by_table[r.target]
                     mapping = self.state.maps[r.target]
-                    cur.execute(query("select_remap_counts", stage=stage, map=mapping, column=r.column))
+                    at_source = tp.name in self.state.source_remapped
+                    if at_source:  # rewritten on the way out of production already
+                        counts = self.state.value_counts[(tp.name, r.column)]
+                        cur.execute(query("select_remap_value_counts", counts=counts, map=mapping))
+                    else:
+                        cur.execute(query("select_remap_counts", stage=stage, map=mapping, column=r.column))
                     row = cur.fetchone()
                     assert row is not None
-                    by_key, to_fallback, unmatched = (int(str(v)) for v in row)
+                    by_key, to_fallback, unmatched = (int(str(v)) for v in row[:3])
                     if unmatched and m.unmatched == "refuse":
                         raise Refused(
                             f"{unmatched} row(s) of {tp.name}.{r.column} reference {r.target} rows "
                             f"whose natural key ({', '.join(m.key)}) has no match in the target; "
                             f'set on_unmatched.{r.target.name} = "null" or add the rows to the target'
                         )
-                    parts = _returning(tp.copy_columns, {r.column: sql.SQL("m.src")})
-                    cur.execute(
-                        query(
-                            "update_remap_column",
-                            stage=stage,
-                            map=mapping,
-                            column=r.column,
-                            returned=parts["returned"],
-                            new_row=parts["new_row"],
-                            old_row=parts["old_row"],
-                        )
-                    )
-                    rewritten = self._account(tp.name, _fetch_digest(cur), sign=0)
+                    if at_source:
+                        rewritten = int(str(row[3]))
+                    else:
+                        rewritten = self._update_remapped(cur, tp, r.column, mapping)
                     self.state.fallback_used |= to_fallback > 0
                     self.report.remaps.append(
                         {
@@ -1257,6 +1363,23 @@ class SyncRun:
             self._remap_generic_into_excluded(cur)
         # Production is not read after this point: end its transaction (and its snapshot).
         self.src.rollback()
+
+    def _update_remapped(self, cur: psycopg.Cursor[Any], tp: TablePlan, column: str, mapping: str) -> int:
+        """Rewrite a staged column through its map, accounting for the change; returns how many
+        rows changed."""
+        parts = _returning(tp.copy_columns, {column: sql.SQL("m.src")})
+        cur.execute(
+            query(
+                "update_remap_column",
+                stage=self.state.stage_rel[tp.name],
+                map=mapping,
+                column=column,
+                returned=parts["returned"],
+                new_row=parts["new_row"],
+                old_row=parts["old_row"],
+            )
+        )
+        return self._account(tp.name, _fetch_digest(cur), sign=0)
 
     def _remap_generic_into_excluded(self, cur: psycopg.Cursor[Any]) -> None:
         """A generic relation can point at an excluded table (a note about a user): its object
