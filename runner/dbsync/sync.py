@@ -626,9 +626,14 @@ class SyncRun:
 
         pending = pool.submit(source_side)
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
+            rebuild: list[tuple[str, str]] = []
             if tp.name in self.state.into_table:
                 into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
                 self.state.stage_rel[tp.name] = rel
+                tcur.execute(query("select_rebuildable_indexes", table=tp.name.ident.as_string(tcur)))
+                rebuild = [(str(name), str(definition)) for name, definition in tcur.fetchall()]
+                for name, _definition in rebuild:
+                    tcur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
             else:
                 stage = self.state.stage[tp.name]
                 tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
@@ -640,6 +645,8 @@ class SyncRun:
             ):
                 _relay(out, into)
             received = tcur.rowcount
+            for _name, definition in rebuild:
+                tcur.execute(sql.SQL(definition))  # pg_get_indexdef's CREATE INDEX, as it was
             if not self.state.source_filtered or tp.name not in self.state.into_table:
                 # Fresh statistics for the scope's closure over the stage (a temporary table has
                 # none). A table loaded directly with its test tenants already left out is not
