@@ -626,14 +626,11 @@ class SyncRun:
 
         pending = pool.submit(source_side)
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
-            rebuild: list[tuple[str, str]] = []
+            rebuild: list[sql.Composed] = []
             if tp.name in self.state.into_table:
                 into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
                 self.state.stage_rel[tp.name] = rel
-                tcur.execute(query("select_rebuildable_indexes", table=tp.name.ident.as_string(tcur)))
-                rebuild = [(str(name), str(definition)) for name, definition in tcur.fetchall()]
-                for name, _definition in rebuild:
-                    tcur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
+                rebuild = self._drop_rebuildable(tcur, tp)
             else:
                 stage = self.state.stage[tp.name]
                 tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
@@ -645,8 +642,8 @@ class SyncRun:
             ):
                 _relay(out, into)
             received = tcur.rowcount
-            for _name, definition in rebuild:
-                tcur.execute(sql.SQL(definition))  # pg_get_indexdef's CREATE INDEX, as it was
+            for statement in rebuild:  # as pg_get_constraintdef and pg_get_indexdef print them
+                tcur.execute(statement)
             if not self.state.source_filtered or tp.name not in self.state.into_table:
                 # Fresh statistics for the scope's closure over the stage (a temporary table has
                 # none). A table loaded directly with its test tenants already left out is not
@@ -671,6 +668,29 @@ class SyncRun:
         entry.seconds += time.monotonic() - started
         left = f" ({left_out:,} of production's test tenants left out)" if left_out else ""
         self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows{left}")
+
+    def _drop_rebuildable(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> list[sql.Composed]:
+        """Drop the indexes and key constraints a direct load builds again after its COPY (see
+        sql/select_rebuildable_indexes.sql and sql/select_rebuildable_constraints.sql); returns
+        the statements that add them back, keys first."""
+        table = tp.name.ident.as_string(cur)
+        cur.execute(query("select_rebuildable_constraints", table=table))
+        keys = [(str(name), str(definition)) for name, definition in cur.fetchall()]
+        cur.execute(query("select_rebuildable_indexes", table=table))
+        indexes = [(str(name), str(definition)) for name, definition in cur.fetchall()]
+        for name, _definition in keys:
+            cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(tp.name.ident, sql.SQL(name)))
+        for name, _definition in indexes:
+            cur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
+        return [
+            *(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    tp.name.ident, sql.SQL(name), sql.SQL(definition)
+                )
+                for name, definition in keys
+            ),
+            *(sql.Composed([sql.SQL(definition)]) for _name, definition in indexes),
+        ]
 
     def _projection(self, tp: TablePlan) -> tuple[sql.Composable, sql.Composable | None]:
         """What production's SELECT returns for a table: its columns over alias ``c``, with the
