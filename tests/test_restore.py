@@ -244,9 +244,12 @@ def test_fault_at_each_step_leaves_staging_unchanged(pair: Any, tmp_path: Path, 
     wait_for_no_sessions(staging)
     assert snapshot(staging).checksum == staging_sum
     assert snapshot(prod).checksum == prod_sum
+    listing = json.loads(dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout)
+    complete = [b["series"] for b in listing if b["complete"]]
     # no complete backup of this run, when it died before its manifest
     if where in ("backup", "backup.stream"):
-        listing = json.loads(
-            dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
-        )
-        assert [b for b in listing if b["complete"]] == []
+        assert complete == []
+    # the production dump streams into the store while pg_restore reads it: a restore that
+    # fails from there on still completes the week's production backup (a kill cannot)
+    if how == "raise" and where.split(".")[0] in ("replace", "verify", "commit"):
+        assert any(s.endswith("-production") for s in complete), listing

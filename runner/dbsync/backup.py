@@ -19,7 +19,7 @@ import json
 import re
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -162,18 +162,25 @@ def take_backup(
     kind: str,
     database: dict[str, Any],
     server_version: str,
-    tables: dict[str, int],
+    tables: dict[str, int] | Callable[[], dict[str, int]],
     snapshot: str | None = None,
     dump_options: Iterable[str] = (),
     now: datetime | None = None,
-    fingerprint: dict[str, Any] | None = None,
+    fingerprint: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+    tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
 ) -> Manifest:
     """Dump, upload, read back and re-hash, then write the manifest. Raises before the
-    manifest exists if anything fails, so a failed backup is never mistaken for one."""
+    manifest exists if anything fails, so a failed backup is never mistaken for one.
+
+    ``tap`` wraps the dump's chunk stream on its way to the store (a restore feeds the same
+    bytes to pg_restore as they are uploaded; raising in it aborts the upload). ``tables`` and
+    ``fingerprint`` may be functions: they are called once the dump is stored, so that they can
+    be computed alongside it."""
     created = now or datetime.now(UTC)
     folder = folder_for(series, run_id, created)
     options = list(dump_options)
-    written = store.put_stream(f"{folder}/{DUMP}", _pg_dump_stream(tool, conninfo, snapshot, options))
+    stream = _pg_dump_stream(tool, conninfo, snapshot, options)
+    written = store.put_stream(f"{folder}/{DUMP}", tap(stream) if tap is not None else stream)
     size, sha = rehash(store, written.key)
     if (size, sha) != (written.size, written.sha256):
         raise BackupInvalid(
@@ -192,8 +199,8 @@ def take_backup(
         dump_key=written.key,
         size=written.size,
         sha256=written.sha256,
-        tables=tables,
-        fingerprint=fingerprint,
+        tables=tables() if callable(tables) else tables,
+        fingerprint=fingerprint() if callable(fingerprint) else fingerprint,
     )
     store.put_stream(f"{folder}/{MANIFEST}", [manifest.to_bytes()])
     return manifest

@@ -164,6 +164,18 @@ def relations(cur: psycopg.Cursor[Any]) -> tuple[list[tuple[str, str, bool]], li
     return parse_listing(table_rows, sequence_rows)
 
 
+def take_schema(conn: psycopg.Connection[Any]) -> list[str]:
+    """Only the schema description part of :func:`take` (one quick catalog query): what a
+    restore checks before it starts, while the table digests are still being taken."""
+    with conn.cursor() as cur:
+        for statement in COMPARABLE_SETTINGS:
+            cur.execute(statement)
+        kind, q = fingerprint_queries([], [])[0]
+        assert kind == "schema"
+        cur.execute(q)
+        return collect([(kind, [list(map(str, row)) for row in cur.fetchall()])]).schema
+
+
 def take(conn: psycopg.Connection[Any]) -> Fingerprint:
     """The fingerprint of the database ``conn`` reaches, in its current transaction."""
     with conn.cursor() as cur:

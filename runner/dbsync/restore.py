@@ -12,11 +12,16 @@ The steps (the report and the progress lines use these names):
                       or the run stops here.
 3. ``backup``         ``pg_dump -Fc --no-owner --no-privileges`` of production in that snapshot,
                       streamed into the store as the series' new backup, read back, re-hashed,
-                      manifest (with the fingerprint) written last. Production is dumped once.
+                      manifest (with the fingerprint) written last. Production is dumped once,
+                      and the same bytes feed pg_restore in ``replace`` as they are uploaded
+                      (the step returns once the dump streams; the fingerprint is taken on a
+                      second connection in the snapshot meanwhile). A restore that fails later
+                      still completes the backup; an interrupted one aborts its upload.
 4. ``target-backup``  staging's current contents into the store (its own series), verified.
 5. ``replace``        one psql session, one transaction on staging: drop every user schema and
-                      large object, recreate ``public``, stream the stored dump through
-                      pg_restore into it (re-hashing the bytes on the way).
+                      large object, recreate ``public``, stream the dump through pg_restore into
+                      it (re-hashing the bytes on the way), then wait for the production backup
+                      to be stored and verified: the two sha256 digests must agree.
 6. ``verify``         staging's fingerprint, taken inside that uncommitted transaction, must
                       equal production's; every difference is named in the report.
 7. ``commit``         then keep the newest N backups of each series.
@@ -35,11 +40,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel, sql
@@ -96,6 +103,10 @@ class RestoreRun:
         self.backup: Backup | None = None
         self.snapshot: str | None = None
         self.session: PsqlSession | None = None
+        self.expected_schema: list[str] = []
+        self._fingerprinting: _Background[tuple[fingerprint.Fingerprint, dict[str, int]]] | None = None
+        self._dumping: _Background[Manifest] | None = None
+        self._tee: _Tee | None = None
         self._step: str | None = None
         self._series: list[str] = []
 
@@ -120,7 +131,7 @@ class RestoreRun:
             return self.report
         except BaseException as exc:
             error = self._translate(exc)
-            self._abandon()
+            self._abandon(interrupted=not isinstance(error, DbsyncError))
             if isinstance(error, DbsyncError):
                 self.report.fail(self._step, error.kind, str(error))
                 self.report.finish(
@@ -150,9 +161,24 @@ class RestoreRun:
             message = f"{type(exc).__name__}: {exc}"
         return RolledBack(f"step {self._step} failed: {redact(message)}; staging was not changed")
 
-    def _abandon(self) -> None:
+    def _abandon(self, interrupted: bool) -> None:
+        """Roll staging back; let a production backup in flight finish on its own (or, when
+        interrupted, abort its upload): a failed restore still leaves the week's backup."""
         if self.session is not None:
             self.session.abandon()
+        if self._tee is None or self._dumping is None:
+            return
+        if interrupted:
+            self._tee.abort()
+            self._dumping.wait(60)  # the upload is aborted, not left half-written
+            return
+        self._tee.detach()
+        if self.report.backup is None:
+            try:
+                self._finish_backup()
+            except Exception as exc:  # the run's own error already says what failed
+                if self._dumping.error is None or self._step != "backup":
+                    self.report.warnings.append(f"the production backup did not complete: {redact(str(exc))}")
 
     # -- 1. connect --------------------------------------------------------------------------
 
@@ -192,7 +218,10 @@ class RestoreRun:
                 assert row is not None
                 self.snapshot = str(row[0])
             self.report.snapshot = self.snapshot
-            self.expected = fingerprint.take(self.src)
+            # The schema now (extensions are checked below); the table digests, sequences and
+            # large objects on a second connection in the same snapshot, alongside the dump.
+            self.expected_schema = fingerprint.take_schema(self.src)
+            self._fingerprinting = _Background(self._take_fingerprint, "dbsync-fingerprint")
         else:
             ref = self.settings.from_backup or "latest"
             self.backup = find_backup(self.settings.store, ref, self.settings.series)
@@ -203,53 +232,101 @@ class RestoreRun:
                     "so a restore from it cannot be verified; use a backup that dbsync restore took"
                 )
             self.expected = fingerprint.Fingerprint.from_json(self.manifest.fingerprint)
+            self.expected_schema = self.expected.schema
             self.report.source = {"backup": self.backup.folder, "database": self.manifest.database}
         with self.tgt.cursor() as cur:
             cur.execute("SELECT name FROM pg_available_extensions")
             available = {r[0] for r in cur.fetchall()}
-        missing = sorted(set(self.expected.extensions) - available)
+        extensions = fingerprint.Fingerprint(schema=self.expected_schema).extensions
+        missing = sorted(set(extensions) - available)
         if missing:
             raise Refused(
                 f"production uses the extension(s) {', '.join(missing)}, which staging's server "
                 "does not offer; nothing was changed. Enable them on the staging cluster first."
             )
-        self.progress.say(
-            f"inspect: {len(self.expected.schema)} schema objects, {len(self.expected.tables)} tables, "
-            f"{len(self.expected.sequences)} sequences, {self.expected.large_objects[0]} large objects"
-        )
+        self.progress.say(f"inspect: {len(self.expected_schema)} schema objects")
+
+    def _take_fingerprint(self) -> tuple[fingerprint.Fingerprint, dict[str, int]]:
+        """Production's fingerprint and row counts, on a connection of its own in the run's
+        snapshot: the same rows the dump holds."""
+        assert self.source_ep is not None and self.snapshot is not None
+        conn = connect(self.source_ep)
+        try:
+            conn.autocommit = False
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot)))
+                counts = table_counts(cur)
+            return fingerprint.take(conn), counts
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            conn.close()
+
+    def _expected(self) -> fingerprint.Fingerprint:
+        """Production's fingerprint, waiting for it when it is still being taken."""
+        if self.expected is None:
+            assert self._fingerprinting is not None
+            self.expected, _counts = self._fingerprinting.result()
+            self.progress.say(
+                f"fingerprint: {len(self.expected.tables)} tables, {len(self.expected.sequences)} "
+                f"sequences, {self.expected.large_objects[0]} large objects"
+            )
+        return self.expected
 
     # -- 3. backup ---------------------------------------------------------------------------
 
     def _backup(self) -> None:
+        """Start the production dump into the store on a thread of its own; the replace step
+        feeds the same bytes to pg_restore as they are uploaded (a bounded queue between them),
+        and waits for the backup to be read back, re-hashed and its manifest written before it
+        finishes. This step returns once the dump streams, so that a dump that cannot start
+        fails here, before anything else happens."""
         assert self.src is not None and self.src_id is not None and self.source_ep is not None
-        assert self.expected is not None
         series = self.settings.series or default_series(self.source_ep, "production")
-        with self.src.cursor() as cur:
-            counts = table_counts(cur)
-        self.manifest = take_backup(
-            self.settings.store,
-            conninfo=self.source_ep.conninfo,
-            tool=self.pg_dump,
-            series=series,
-            run_id=self.report.run_id,
-            kind="production",
-            database={
-                "description": self.source_ep.description,
-                "dbname": self.src_id.dbname,
-                "system_identifier": self.src_id.system_identifier,
-            },
-            server_version=self.src_id.server_version,
-            tables=counts,
-            snapshot=self.snapshot,
-            dump_options=["--no-owner", "--no-privileges"],
-            fingerprint=self.expected.to_json(),
-        )
-        # Production has been read: end its transaction and its snapshot.
-        self.src.rollback()
         self._series.append(series)
+        tee = self._tee = _Tee()
+        src_id, source_ep = self.src_id, self.source_ep
+
+        def dump() -> Manifest:
+            return take_backup(
+                self.settings.store,
+                conninfo=source_ep.conninfo,
+                tool=self.pg_dump,
+                series=series,
+                run_id=self.report.run_id,
+                kind="production",
+                database={
+                    "description": source_ep.description,
+                    "dbname": src_id.dbname,
+                    "system_identifier": src_id.system_identifier,
+                },
+                server_version=src_id.server_version,
+                tables=lambda: self._counts(),
+                snapshot=self.snapshot,
+                dump_options=["--no-owner", "--no-privileges"],
+                fingerprint=lambda: self._expected().to_json(),
+                tap=tee.tap,
+            )
+
+        self._dumping = _Background(dump, "dbsync-dump", on_error=tee.fail)
+        tee.wait_streaming(self._dumping)
+
+    def _counts(self) -> dict[str, int]:
+        assert self._fingerprinting is not None
+        return self._fingerprinting.result()[1]
+
+    def _finish_backup(self) -> None:
+        """Wait for the production backup (stored, re-hashed, manifest written)."""
+        assert self._dumping is not None
+        self.manifest = self._dumping.result()
+        # Production has been read: end its transaction and its snapshot.
+        if self.src is not None:
+            self.src.rollback()
         self.report.backup = {
             "store": self.settings.store.url,
-            "series": series,
+            "series": self._series[0],
             "key": self.manifest.dump_key,
             "size": self.manifest.size,
             "sha256": self.manifest.sha256,
@@ -292,11 +369,10 @@ class RestoreRun:
     # -- 5. replace --------------------------------------------------------------------------
 
     def _replace(self) -> None:
-        assert self.manifest is not None and self.expected is not None
         store = self.settings.store
         self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
         lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
-        prelude = query("drop_user_objects", create_public="schema|public" in self.expected.schema)
+        prelude = query("drop_user_objects", create_public="schema|public" in self.expected_schema)
         session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n")
         session.send(_render(prelude) + "\n")
         session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)
@@ -323,7 +399,12 @@ class RestoreRun:
                 with contextlib.suppress(OSError):
                     restorer.stdin.close()  # type: ignore[union-attr]
 
-        feeder = threading.Thread(target=feed, args=(store.read_stream(self.manifest.dump_key),), daemon=True)
+        if self._tee is not None:
+            chunks = self._tee.chunks()  # production's dump as it is uploaded
+        else:
+            assert self.manifest is not None
+            chunks = store.read_stream(self.manifest.dump_key)
+        feeder = threading.Thread(target=feed, args=(chunks,), daemon=True)
         feeder.start()
         try:
             started = False
@@ -338,6 +419,9 @@ class RestoreRun:
             if restorer.poll() is None:
                 restorer.kill()
                 restorer.wait()
+        if self._tee is not None:
+            self._finish_backup()  # the backup's own failure first, if it failed
+        assert self.manifest is not None
         if problems:
             raise RolledBack(
                 f"reading the backup failed: {redact(str(problems[0]))}; staging was not changed"
@@ -355,7 +439,8 @@ class RestoreRun:
     # -- 6. verify ---------------------------------------------------------------------------
 
     def _verify(self) -> None:
-        assert self.session is not None and self.expected is not None
+        assert self.session is not None
+        self.expected = self._expected()
         session = self.session
         session.ask(";\n".join(fingerprint.COMPARABLE_SETTINGS) + ";")
 
@@ -433,6 +518,101 @@ class RestoreRun:
                 prune(self.settings.store, series, self.settings.retain, protect=[self.report.run_id])
             except DbsyncError as exc:
                 self.report.warnings.append(f"old backups of {series} were not pruned: {exc}")
+
+
+T = TypeVar("T")
+
+
+class _Background(Generic[T]):
+    """A function run on a daemon thread; :meth:`result` waits and returns or raises."""
+
+    def __init__(
+        self, fn: Callable[[], T], name: str, on_error: Callable[[BaseException], None] | None = None
+    ) -> None:
+        self._value: T | None = None
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn()
+            except BaseException as exc:  # handed to whoever waits
+                self.error = exc
+                if on_error is not None:
+                    on_error(exc)
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def result(self) -> T:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self._value is not None
+        return self._value
+
+
+_END = object()
+
+
+class _Tee:
+    """Production's dump on its way to the store, passed on to pg_restore at the same time
+    through a bounded queue (at most ``depth`` chunks of 1 MiB are held: memory stays flat).
+    The store receives a chunk only after the queue took it, so whatever the store holds,
+    pg_restore was given too, and the replace step compares the two sha256 digests."""
+
+    def __init__(self, depth: int = 16) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._streaming = threading.Event()
+        self._aborted = threading.Event()
+        self._detached = threading.Event()
+
+    def tap(self, stream: Iterator[bytes]) -> Iterator[bytes]:
+        """Runs on the dump's thread, around the stream the store reads."""
+        for i, chunk in enumerate(stream):
+            if i == 1:
+                self._streaming.set()  # the dump is past its first chunk (and the fault point)
+            self._put(chunk)
+            yield chunk
+        self._streaming.set()
+        self._put(_END)
+
+    def _put(self, item: object) -> None:
+        while not self._detached.is_set():
+            if self._aborted.is_set():
+                raise RolledBack("the restore stopped; the production backup was abandoned")
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def fail(self, _exc: BaseException) -> None:
+        """The dump failed: wake both the backup step and pg_restore's feeder."""
+        self._streaming.set()
+        with contextlib.suppress(RolledBack):
+            self._put(_END)
+
+    def abort(self) -> None:
+        """Stop the dump: its upload is aborted (an interrupted run)."""
+        self._aborted.set()
+
+    def detach(self) -> None:
+        """pg_restore reads no more (the restore failed): the dump goes on into the store alone,
+        so that the week's production backup is still complete."""
+        self._detached.set()
+
+    def wait_streaming(self, dumping: _Background[Manifest]) -> None:
+        self._streaming.wait()
+        if dumping.error is not None:
+            raise dumping.error
+
+    def chunks(self) -> Iterator[bytes]:
+        while (item := self._queue.get()) is not _END:
+            assert isinstance(item, bytes)
+            yield item
 
 
 def _render(composed: sql.Composable) -> str:
