@@ -244,7 +244,9 @@ def test_fault_at_each_step_leaves_staging_unchanged(pair: Any, tmp_path: Path, 
     wait_for_no_sessions(staging)
     assert snapshot(staging).checksum == staging_sum
     assert snapshot(prod).checksum == prod_sum
-    listing = json.loads(dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout)
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
     complete = [b["series"] for b in listing if b["complete"]]
     # no complete backup of this run, when it died before its manifest
     if where in ("backup", "backup.stream"):
@@ -253,3 +255,43 @@ def test_fault_at_each_step_leaves_staging_unchanged(pair: Any, tmp_path: Path, 
     # fails from there on still completes the week's production backup (a kill cannot)
     if how == "raise" and where.split(".")[0] in ("replace", "verify", "commit"):
         assert any(s.endswith("-production") for s in complete), listing
+
+
+def test_a_backup_fingerprinted_with_md5_by_an_older_dbsync_is_verified_with_md5(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """Fingerprints now digest rows with hashtextextended and say so in the manifest; one
+    written before (md5, no "digest" key) is still verified as it was taken, and a wrong md5
+    digest in it is still caught."""
+    import psycopg
+
+    from dbsync import fingerprint
+
+    prod, first, staging = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    ok(restore(first, tmp_path, source=prod)[0])
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    folder = next(b["folder"] for b in listing if b["series"].endswith("-production"))
+    manifest_path = tmp_path / "store" / folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["fingerprint"]["digest"] == "hashtextextended"
+    with psycopg.connect(prod) as conn:
+        old = fingerprint.take(conn, digest="md5").to_json()
+    del old["digest"]  # as an older dbsync wrote it
+    assert old["tables"] != manifest["fingerprint"]["tables"]  # really another digest
+    manifest["fingerprint"] = old
+    manifest_path.write_text(json.dumps(manifest))
+    proc, report = restore(staging, tmp_path, "--from-backup", folder)
+    ok(proc)
+    assert snapshot(staging).tables == snapshot(prod).tables
+
+    name, (count, digest) = next(iter(old["tables"].items()))
+    old["tables"][name] = [count, str(int(digest) + 1)]
+    manifest["fingerprint"] = old
+    manifest_path.write_text(json.dumps(manifest))
+    before = snapshot(staging)
+    proc, report = restore(staging, tmp_path, "--from-backup", folder)
+    assert proc.returncode == 4, proc.stderr
+    assert any(p["name"] == "table" and p["subject"] == name and not p["ok"] for p in report["proofs"])
+    assert snapshot(staging).checksum == before.checksum

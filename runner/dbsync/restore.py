@@ -231,7 +231,13 @@ class RestoreRun:
                     f"{self.backup.folder} is a {self.manifest.kind} backup without a fingerprint, "
                     "so a restore from it cannot be verified; use a backup that dbsync restore took"
                 )
-            self.expected = fingerprint.Fingerprint.from_json(self.manifest.fingerprint)
+            try:
+                self.expected = fingerprint.Fingerprint.from_json(self.manifest.fingerprint)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BackupInvalid(
+                    f"the fingerprint in {self.backup.folder}'s manifest cannot be used ({exc}): "
+                    "it was written by another version of dbsync"
+                ) from None
             self.expected_schema = self.expected.schema
             self.report.source = {"backup": self.backup.folder, "database": self.manifest.database}
         with self.tgt.cursor() as cur:
@@ -449,8 +455,9 @@ class RestoreRun:
 
         tables_q, sequences_q = fingerprint.listing_queries()
         tables, sequences = fingerprint.parse_listing(rows(tables_q), rows(sequences_q))
-        results = [(kind, rows(q)) for kind, q in fingerprint.fingerprint_queries(tables, sequences)]
-        actual = fingerprint.collect(results)
+        digest = self.expected.digest  # as production's was taken, by this dbsync or an older one
+        results = [(kind, rows(q)) for kind, q in fingerprint.fingerprint_queries(tables, sequences, digest)]
+        actual = fingerprint.collect(results, digest)
         diff = fingerprint.differences(self.expected, actual)
         self.report.restore = {
             "schema_objects": len(self.expected.schema),
