@@ -70,6 +70,13 @@ class PsqlSession:
                 f"the restore stopped on an error and was rolled back: {self.error_text()}"
             ) from None
 
+    def input_fd(self) -> int:
+        """psql's stdin, for a child process to write into directly (after :meth:`ask`, which
+        flushes what was sent; nothing else may write until that child has exited)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.flush()
+        return self.proc.stdin.fileno()
+
     def send_stream(self, chunks: Iterable[bytes]) -> None:
         for chunk in chunks:
             self.send(chunk)

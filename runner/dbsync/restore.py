@@ -62,7 +62,7 @@ from .psql_session import PsqlSession
 from .redact import redact
 from .report import Proof, Report
 from .sqlfiles import query
-from .store import CHUNK, BackupStore
+from .store import BackupStore
 from .sync import default_series, table_counts
 
 
@@ -382,16 +382,18 @@ class RestoreRun:
         session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n")
         session.send(_render(prelude) + "\n")
         session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)
+        # pg_restore writes its SQL straight into psql's stdin: no copy through this process.
         restorer = subprocess.Popen(
             [self.pg_restore.path, "--no-owner", "--no-privileges", "--exit-on-error", "--file=-"],
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            stdout=session.input_fd(),
             stderr=subprocess.PIPE,
         )
-        assert restorer.stdin and restorer.stdout and restorer.stderr
+        assert restorer.stdin and restorer.stderr
         digest = hashlib.sha256()
         problems: list[BaseException] = []
         errors: list[bytes] = []
+        fed = threading.Event()
         threading.Thread(target=lambda: errors.append(restorer.stderr.read()), daemon=True).start()  # type: ignore[union-attr]
 
         def feed(chunks: Iterator[bytes]) -> None:
@@ -399,9 +401,11 @@ class RestoreRun:
                 for chunk in chunks:
                     digest.update(chunk)
                     restorer.stdin.write(chunk)  # type: ignore[union-attr]
+                    fed.set()
             except BaseException as exc:  # reported below
                 problems.append(exc)
             finally:
+                fed.set()
                 with contextlib.suppress(OSError):
                     restorer.stdin.close()  # type: ignore[union-attr]
 
@@ -413,12 +417,8 @@ class RestoreRun:
         feeder = threading.Thread(target=feed, args=(chunks,), daemon=True)
         feeder.start()
         try:
-            started = False
-            while chunk := restorer.stdout.read(CHUNK):
-                session.send(chunk)
-                if not started:
-                    faults.checkpoint("replace.stream")
-                    started = True
+            fed.wait()
+            faults.checkpoint("replace.stream")  # the dump is flowing into staging
             feeder.join()
             code = restorer.wait()
         finally:
@@ -439,6 +439,8 @@ class RestoreRun:
         if code != 0:
             time.sleep(0.1)
             message = redact(b"".join(errors).decode(errors="replace").strip())
+            if session.proc.poll() is not None and session.error_text():
+                message = f"psql stopped: {session.error_text()}"  # the server's own reason
             raise RolledBack(f"pg_restore failed (exit {code}): {message}; staging was not changed")
         session.ask("SELECT 1;")  # every statement of the restore has run
 
