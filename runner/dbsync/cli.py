@@ -24,6 +24,7 @@ from .config import load_config
 from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
+from .readers import default_jobs
 from .redact import redact
 from .report import Report
 from .restore_backup import restore_backup
@@ -98,6 +99,18 @@ def _fail(exc: DbsyncError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        envvar="DBSYNC_JOBS",
+        default=None,
+        metavar="N",
+        help=help_text + " Default: the machine's cores (env: DBSYNC_JOBS).",
+    )
+
+
 @main.command(epilog=EPILOG)
 @click.option(
     "--source",
@@ -133,6 +146,10 @@ def _fail(exc: DbsyncError) -> NoReturn:
     show_default=True,
     help="Complete backups to keep in the series.",
 )
+@jobs_option(
+    "Connections to production, besides the COPY's, that take the tables' digests in parallel, "
+    "ahead of the COPY."
+)
 def sync(
     source: str,
     target: str,
@@ -146,6 +163,7 @@ def sync(
     no_backup: bool,
     series: str | None,
     retain: int,
+    jobs: int | None,
 ) -> None:
     """Copy production's business data into the target, keeping its test tenants and users.
 
@@ -160,7 +178,9 @@ def sync(
         backup = None
         if not no_backup and not dry_run:
             backup = BackupSettings(_store(store_url, s3_endpoint, s3_region), series, retain)
-        run_sync(src, tgt, config, dry_run=dry_run, progress=progress, report=report, backup=backup)
+        run_sync(
+            src, tgt, config, dry_run=dry_run, progress=progress, report=report, backup=backup, jobs=jobs
+        )
     except DbsyncError as exc:
         if report.status == "running":
             report.fail(None, exc.kind, str(exc))
@@ -223,6 +243,7 @@ def sync(
     show_default=True,
     help="Seconds to wait for staging's locks.",
 )
+@jobs_option("Connections to production that take its fingerprint in parallel, alongside the dump.")
 def restore(
     source: str | None,
     target: str,
@@ -236,6 +257,7 @@ def restore(
     retain: int,
     no_target_backup: bool,
     lock_timeout: float,
+    jobs: int | None,
 ) -> None:
     """Replace staging with a full copy of production, in one transaction, verified before COMMIT."""
     from .restore import RestoreSettings, run_restore
@@ -255,6 +277,7 @@ def restore(
             backup_target=not no_target_backup,
             from_backup=from_backup,
             lock_timeout_seconds=lock_timeout,
+            jobs=jobs or default_jobs(),
         )
         run_restore(
             endpoint("source", source) if source else None,

@@ -11,6 +11,8 @@ split a line of psql's output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +200,33 @@ def take(conn: psycopg.Connection[Any], digest: str = DIGEST) -> Fingerprint:
             cur.execute(q)
             results.append((kind, [list(map(str, row)) for row in cur.fetchall()]))
     return collect(results, digest)
+
+
+def take_parallel(
+    submit: Callable[[Callable[[psycopg.Connection[Any]], Any]], Future[Any]], digest: str = DIGEST
+) -> Fingerprint:
+    """:func:`take`, its queries spread over the connections ``submit`` runs work on (all in
+    one snapshot: see :class:`dbsync.readers.SnapshotReaders`)."""
+
+    def run(q: sql.Composed) -> Callable[[psycopg.Connection[Any]], list[list[str]]]:
+        def work(conn: psycopg.Connection[Any]) -> list[list[str]]:
+            with conn.cursor() as cur:
+                for statement in COMPARABLE_SETTINGS:
+                    cur.execute(statement)
+                cur.execute(q)
+                return [list(map(str, row)) for row in cur.fetchall()]
+
+        return work
+
+    def listing(conn: psycopg.Connection[Any]) -> tuple[list[tuple[str, str, bool]], list[tuple[str, str]]]:
+        with conn.cursor() as cur:
+            for statement in COMPARABLE_SETTINGS:
+                cur.execute(statement)
+            return relations(cur)
+
+    tables, sequences = submit(listing).result()
+    pending = [(kind, submit(run(q))) for kind, q in fingerprint_queries(tables, sequences, digest)]
+    return collect([(kind, future.result()) for kind, future in pending], digest)
 
 
 def differences(expected: Fingerprint, actual: Fingerprint) -> dict[str, list[str]]:

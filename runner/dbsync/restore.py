@@ -59,6 +59,7 @@ from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .progress import Progress
 from .psql_session import PsqlSession
+from .readers import SnapshotReaders
 from .redact import redact
 from .report import Proof, Report
 from .sqlfiles import query
@@ -74,6 +75,7 @@ class RestoreSettings:
     backup_target: bool = True  # staging's previous contents into the store first
     from_backup: str | None = None  # a run id, folder or "latest": no production access
     lock_timeout_seconds: float = 30
+    jobs: int = 1  # connections that take production's fingerprint in parallel
 
 
 class RestoreRun:
@@ -256,19 +258,10 @@ class RestoreRun:
         """Production's fingerprint and row counts, on a connection of its own in the run's
         snapshot: the same rows the dump holds."""
         assert self.source_ep is not None and self.snapshot is not None
-        conn = connect(self.source_ep)
-        try:
-            conn.autocommit = False
-            conn.isolation_level = IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot)))
-                counts = table_counts(cur)
-            return fingerprint.take(conn), counts
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            conn.close()
+        with SnapshotReaders(self.source_ep, self.snapshot, self.settings.jobs) as readers:
+            counts = readers.submit(_counts_of)
+            taken = fingerprint.take_parallel(readers.submit)
+            return taken, counts.result()
 
     def _expected(self) -> fingerprint.Fingerprint:
         """Production's fingerprint, waiting for it when it is still being taken."""
@@ -622,6 +615,11 @@ class _Tee:
         while (item := self._queue.get()) is not _END:
             assert isinstance(item, bytes)
             yield item
+
+
+def _counts_of(conn: Connection) -> dict[str, int]:
+    with conn.cursor() as cur:
+        return table_counts(cur)
 
 
 def _render(composed: sql.Composable) -> str:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .plan import GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
+from .readers import SnapshotReaders, default_jobs
 from .redact import redact
 from .report import Proof, Report, TableEntry
 from .source_filter import Filter, Link, plan_filters
@@ -235,6 +236,16 @@ def _db_message(exc: psycopg.Error) -> str:
     return redact(" ".join(parts))
 
 
+@dataclass(frozen=True)
+class _ReadSpec:
+    """One table's read of production: its COPY statement, the filter it applies (None: none),
+    and the digest of what it sends, run on one of the snapshot readers."""
+
+    copy_out: sql.Composed
+    shaped: Filter | None
+    digest: Callable[[Connection], tuple[Digest, int]]
+
+
 class SyncRun:
     """One run of ``dbsync sync``. Create, then :meth:`run`; the report is filled either way."""
 
@@ -248,7 +259,9 @@ class SyncRun:
         progress: Progress | None = None,
         report: Report | None = None,
         backup: BackupSettings | None = None,
+        jobs: int | None = None,
     ) -> None:
+        self.jobs = jobs or default_jobs()
         self.backup = backup
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
@@ -505,19 +518,6 @@ class SyncRun:
 
     # -- 6. stage ----------------------------------------------------------------------------
 
-    def _digest_connection(self) -> Connection:
-        """A second connection to production in the run's exported snapshot: it reads exactly the
-        rows the main connection copies, so digesting there while the COPY streams proves the
-        same thing without a second scan after it."""
-        assert self.report.snapshot is not None
-        conn = connect(self.source_ep)
-        conn.autocommit = False
-        conn.isolation_level = IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.report.snapshot)))
-        return conn
-
     def _stage(self) -> None:
         assert self.src is not None and self.tgt is not None and self.plan is not None
         if self.state.direct:
@@ -526,16 +526,17 @@ class SyncRun:
             faults.checkpoint("stage.load")
         filters = self._source_filters()
         self.state.source_filtered = filters is not None
-        digester = self._digest_connection()
-        try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbsync-digest") as pool:
-                for tp in self.plan.tables:
-                    self._stage_table(tp, digester, pool, filters.get(tp.name) if filters else None)
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                digester.rollback()
-            digester.close()
-        # Production is read for the natural keys in the remap step, then no more.
+        specs = {
+            tp.name: self._read_spec(tp, filters.get(tp.name) if filters else None) for tp in self.plan.tables
+        }
+        assert self.report.snapshot is not None
+        with SnapshotReaders(self.source_ep, self.report.snapshot, self.jobs) as readers:
+            # Every table's digest is queued now, in load order, on --jobs connections of its
+            # own: the digests run ahead of the COPY instead of one beside each table.
+            digests = {name: readers.submit(spec.digest) for name, spec in specs.items()}
+            for tp in self.plan.tables:
+                self._stage_table(tp, specs[tp.name], digests[tp.name])
+        # Production is read for the remap's counts here, then no more.
 
     def _source_filters(self) -> dict[TableName, Filter] | None:
         """Conditions that leave production's test tenants out of the COPY itself (see
@@ -577,54 +578,55 @@ class SyncRun:
             )
         return filters
 
-    def _stage_table(
-        self, tp: TablePlan, digester: Connection, pool: ThreadPoolExecutor, source_filter: Filter | None
-    ) -> None:
-        """COPY one table's production rows into the stage, while the digester connection takes
-        production's digest of the same rows in the same snapshot: the start of the content
-        proof's chain (see the module's docstring)."""
+    def _read_spec(self, tp: TablePlan, source_filter: Filter | None) -> _ReadSpec:
+        """How one table is read from production: the COPY, and the digest of exactly what it
+        sends (the start of the content proof's chain, see the module's docstring)."""
+        cols = columns(tp.copy_columns)
+        rel = relation(tp.table)
+        select_list, joins = self._projection(tp)
+        if source_filter is None and joins is None:
+            # Neither filtered nor remapped: the plain statements, which a DBA reads most easily.
+            def plain(conn: Connection) -> tuple[Digest, int]:
+                with conn.cursor() as cur:
+                    return _digest(cur, rel, cols), 0
+
+            return _ReadSpec(query("copy_out_rows", columns=cols, relation=rel), None, plain)
+        shaped = source_filter or Filter(sql.SQL(""), sql.SQL("false"))
+        copy_out = query(
+            "copy_out_filtered_rows",
+            with_clause=shaped.with_clause,
+            columns=select_list,
+            relation=rel,
+            joins=joins or sql.SQL(""),
+            excluded=shaped.excluded,
+        )
+        digest_query = query(
+            "select_filtered_digest",
+            with_clause=shaped.with_clause,
+            columns=select_list,
+            row=columns(tp.copy_columns, "e"),
+            excluded=shaped.excluded,
+            relation=rel,
+            joins=joins or sql.SQL(""),
+        )
+
+        def filtered(conn: Connection) -> tuple[Digest, int]:
+            with conn.cursor() as cur:
+                cur.execute(digest_query)
+                found: tuple[Any, ...] | None = cur.fetchone()
+                assert found is not None
+                return (int(found[0]), int(found[1])), int(found[2])
+
+        return _ReadSpec(copy_out, shaped, filtered)
+
+    def _stage_table(self, tp: TablePlan, spec: _ReadSpec, pending: Future[tuple[Digest, int]]) -> None:
+        """COPY one table's production rows into the stage; its digest is being taken meanwhile."""
         assert self.src is not None and self.tgt is not None
         entry = self.report.table(str(tp.name))
         started = time.monotonic()
         cols = columns(tp.copy_columns)
         rel = relation(tp.table)
-
-        select_list, joins = self._projection(tp)
-        if source_filter is None and joins is None:
-            # Neither filtered nor remapped: the plain statements, which a DBA reads most easily.
-            copy_out = query("copy_out_rows", columns=cols, relation=rel)
-            shaped: Filter | None = None
-        else:
-            shaped = source_filter or Filter(sql.SQL(""), sql.SQL("false"))
-            copy_out = query(
-                "copy_out_filtered_rows",
-                with_clause=shaped.with_clause,
-                columns=select_list,
-                relation=rel,
-                joins=joins or sql.SQL(""),
-                excluded=shaped.excluded,
-            )
-
-        def source_side() -> tuple[Digest, int]:
-            with digester.cursor() as dcur:
-                if shaped is None:
-                    return _digest(dcur, rel, cols), 0
-                dcur.execute(
-                    query(
-                        "select_filtered_digest",
-                        with_clause=shaped.with_clause,
-                        columns=select_list,
-                        row=columns(tp.copy_columns, "e"),
-                        excluded=shaped.excluded,
-                        relation=rel,
-                        joins=joins or sql.SQL(""),
-                    )
-                )
-                found: tuple[Any, ...] | None = dcur.fetchone()
-                assert found is not None
-                return (int(found[0]), int(found[1])), int(found[2])
-
-        pending = pool.submit(source_side)
+        copy_out, shaped = spec.copy_out, spec.shaped
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
             rebuild: list[sql.Composed] = []
             if tp.name in self.state.into_table:
@@ -2090,10 +2092,11 @@ def run_sync(
     progress: Progress | None = None,
     report: Report | None = None,
     backup: BackupSettings | None = None,
+    jobs: int | None = None,
 ) -> Report:
     """Run one sync; returns the report, or raises a :class:`DbsyncError` (the report is filled)."""
     return SyncRun(
-        source, target, config, dry_run=dry_run, progress=progress, report=report, backup=backup
+        source, target, config, dry_run=dry_run, progress=progress, report=report, backup=backup, jobs=jobs
     ).run()
 
 
