@@ -731,7 +731,8 @@ class Bench:
             rows = sum(t["rows_copied"] for t in data["tables"])
             return data["status"] == "committed", f"{data['status']}, {rows:,} rows copied", extra
 
-        self.run_variant("sync", rnd, [*self.dbsync, "sync", "--report", str(report)], env, check)
+        argv = [*self.dbsync, "sync", "--jobs", str(self.jobs), "--report", str(report)]
+        self.run_variant("sync", rnd, argv, env, check)
         self.uat.drop_db(db)
 
     def v_seed(self, rnd: int) -> None:
@@ -794,7 +795,8 @@ class Bench:
             }
             return ok and data["status"] == "committed", f"{data['status']}; {detail}", extra
 
-        self.run_variant("restore", rnd, [*self.dbsync, "restore", "--report", str(report)], env, check)
+        argv = [*self.dbsync, "restore", "--jobs", str(self.jobs), "--report", str(report)]
+        self.run_variant("restore", rnd, argv, env, check)
         self.uat.drop_db(db)
 
     def v_dump_pipe(self, rnd: int) -> None:
@@ -1221,7 +1223,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scale", type=int, required=True, help="prod_data.sql's scale (100 = ~345k rows)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant (default 3)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
-                        help="N for pg_dump/pg_restore -j and pgcopydb (default: the machine's cores)")
+                        help="N for dbsync --jobs, pg_dump/pg_restore -j and pgcopydb "
+                             "(default: the machine's cores)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results folder")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated subset of {','.join(VARIANTS)}")

@@ -147,8 +147,8 @@ def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[...,
     help="Complete backups to keep in the series.",
 )
 @jobs_option(
-    "Connections to production, besides the COPY's, that take the tables' digests in parallel, "
-    "ahead of the COPY."
+    "Connections reading production at once: the COPY's, and N-1 (at least one) that take the "
+    "tables' digests in the same snapshot, ahead of the COPY."
 )
 def sync(
     source: str,
@@ -243,7 +243,10 @@ def sync(
     show_default=True,
     help="Seconds to wait for staging's locks.",
 )
-@jobs_option("Connections to production that take its fingerprint in parallel, alongside the dump.")
+@jobs_option(
+    "Connections reading production at once: pg_dump's, and N-1 (at least one) that take its "
+    "fingerprint in the same snapshot, alongside the dump."
+)
 def restore(
     source: str | None,
     target: str,

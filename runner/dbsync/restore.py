@@ -75,7 +75,7 @@ class RestoreSettings:
     backup_target: bool = True  # staging's previous contents into the store first
     from_backup: str | None = None  # a run id, folder or "latest": no production access
     lock_timeout_seconds: float = 30
-    jobs: int = 1  # connections that take production's fingerprint in parallel
+    jobs: int = 2  # connections reading production at once: pg_dump's and the fingerprint's
 
 
 class RestoreRun:
@@ -258,7 +258,8 @@ class RestoreRun:
         """Production's fingerprint and row counts, on a connection of its own in the run's
         snapshot: the same rows the dump holds."""
         assert self.source_ep is not None and self.snapshot is not None
-        with SnapshotReaders(self.source_ep, self.snapshot, self.settings.jobs) as readers:
+        # --jobs connections read production at once: pg_dump's, and the fingerprint's others.
+        with SnapshotReaders(self.source_ep, self.snapshot, max(1, self.settings.jobs - 1)) as readers:
             counts = readers.submit(_counts_of)
             taken = fingerprint.take_parallel(readers.submit)
             return taken, counts.result()

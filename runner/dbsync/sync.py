@@ -530,9 +530,10 @@ class SyncRun:
             tp.name: self._read_spec(tp, filters.get(tp.name) if filters else None) for tp in self.plan.tables
         }
         assert self.report.snapshot is not None
-        with SnapshotReaders(self.source_ep, self.report.snapshot, self.jobs) as readers:
-            # Every table's digest is queued now, in load order, on --jobs connections of its
-            # own: the digests run ahead of the COPY instead of one beside each table.
+        with SnapshotReaders(self.source_ep, self.report.snapshot, max(1, self.jobs - 1)) as readers:
+            # --jobs connections read production at once: the COPY's, and the others take every
+            # table's digest, queued now in load order (with more than one, they run ahead of
+            # the COPY instead of one beside each table).
             digests = {name: readers.submit(spec.digest) for name, spec in specs.items()}
             for tp in self.plan.tables:
                 self._stage_table(tp, specs[tp.name], digests[tp.name])
