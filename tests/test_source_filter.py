@@ -104,3 +104,30 @@ def test_generic_link_is_guarded_by_its_content_type() -> None:
         "(coalesce((c.content_type_id = 9 AND (c.object_id::text) IN (SELECT p.id::text FROM "
         '"dbsync_x1" AS p)), false))'
     )
+
+
+def test_the_filter_stays_a_hashed_subplan_on_a_small_work_mem_server(prod_url: object) -> None:
+    """dbsync's connections raise work_mem: on a server whose default is tiny, the test tenants'
+    keys still go into a hash (past work_mem, PostgreSQL would rescan them for every row)."""
+    import psycopg
+
+    from dbsync.connect import connect, endpoint
+
+    url = str(prod_url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} SET work_mem = '64kB'").format(sql.Identifier(prod_url.dbname))
+        )  # type: ignore[attr-defined]
+    statement = (
+        "EXPLAIN SELECT c.id FROM ONLY apps_orders_orderline AS c WHERE NOT coalesce((c.order_id) IN "
+        "(SELECT g FROM generate_series(1, 200000) AS g), false)"  # keys of many test tenants
+    )
+    with psycopg.connect(url) as plain:
+        plan = "\n".join(str(r[0]) for r in plain.execute(statement).fetchall())
+        assert "hashed SubPlan" not in plan  # the default here would rescan
+    conn = connect(endpoint("source", url))
+    try:
+        plan = "\n".join(str(r[0]) for r in conn.execute(statement).fetchall())
+        assert "hashed SubPlan" in plan, plan
+    finally:
+        conn.close()

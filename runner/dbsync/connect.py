@@ -20,6 +20,12 @@ SESSION_SETTINGS = (
     "SET IntervalStyle = 'postgres'",
     "SET extra_float_digits = 1",
     "SET bytea_output = 'hex'",
+    # The source filter tests each row against the test tenants' keys, a hashed subplan only
+    # when that hash fits in work_mem (times hash_mem_multiplier): past PostgreSQL's default
+    # 4MB (~100k keys) the planner falls back to rescanning the keys for every row. Foreign
+    # key validation's hash joins go to disk past it too. Memory is taken only as needed, by
+    # dbsync's own few connections.
+    "SET work_mem = '256MB'",
 )
 
 Connection = psycopg.Connection[tuple[object, ...]]
