@@ -24,7 +24,6 @@ from .config import load_config
 from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
-from .readers import default_jobs
 from .redact import redact
 from .report import Report
 from .restore_backup import restore_backup
@@ -280,7 +279,7 @@ def restore(
             backup_target=not no_target_backup,
             from_backup=from_backup,
             lock_timeout_seconds=lock_timeout,
-            jobs=jobs or default_jobs(),
+            jobs=jobs,
         )
         run_restore(
             endpoint("source", source) if source else None,

@@ -173,6 +173,21 @@ def _compare_columns(source: Table, target: Table) -> tuple[str, ...]:
     return tuple(copy)
 
 
+def descendants(roots: Iterable[TableName], pairs: Iterable[tuple[TableName, TableName]]) -> set[TableName]:
+    """``roots`` and every table reached from them along (parent, child) pairs: the tables a
+    tenant's rows can spread to."""
+    steps = list(pairs)
+    found = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for parent, child in steps:
+            if parent in found and child not in found:
+                found.add(child)
+                changed = True
+    return found
+
+
 def _topological(nodes: list[TableName], edges: list[tuple[TableName, TableName]]) -> list[TableName] | None:
     """Parents before children (edge = (child, parent)); None when the edges hold a cycle."""
     parents: dict[TableName, set[TableName]] = {n: set() for n in nodes}
@@ -271,14 +286,7 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
 
     # Scoped: the tenant table and everything that reaches it through edges; rows of a
     # generic relation belong to whatever tenant their object belongs to.
-    scoped = {tenant_name} | {g.table for g in generic}
-    changed = True
-    while changed:
-        changed = False
-        for edge in edges:
-            if edge.parent in scoped and edge.child not in scoped:
-                scoped.add(edge.child)
-                changed = True
+    scoped = descendants({tenant_name} | {g.table for g in generic}, ((e.parent, e.child) for e in edges))
 
     # Outside tables must not lose rows or have rows changed behind their back.
     for fk in outside:

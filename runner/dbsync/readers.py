@@ -29,6 +29,12 @@ def default_jobs() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def readers_beside(jobs: int | None) -> int:
+    """How many readers go beside the one stream that copies or dumps production when
+    ``jobs`` connections (default: the cores) may read it at once: the rest, at least one."""
+    return max(1, (jobs or default_jobs()) - 1)
+
+
 class SnapshotReaders:
     """``jobs`` read-only REPEATABLE READ connections to ``endpoint`` in ``snapshot``; work
     submitted runs on whichever is free. Use as a context manager: the connections close at

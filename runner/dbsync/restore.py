@@ -59,7 +59,7 @@ from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .progress import Progress
 from .psql_session import PsqlSession
-from .readers import SnapshotReaders
+from .readers import SnapshotReaders, readers_beside
 from .redact import redact
 from .report import Proof, Report
 from .sqlfiles import query
@@ -75,7 +75,7 @@ class RestoreSettings:
     backup_target: bool = True  # staging's previous contents into the store first
     from_backup: str | None = None  # a run id, folder or "latest": no production access
     lock_timeout_seconds: float = 30
-    jobs: int = 2  # connections reading production at once: pg_dump's and the fingerprint's
+    jobs: int | None = None  # connections reading production at once (default: the cores)
 
 
 class RestoreRun:
@@ -259,7 +259,7 @@ class RestoreRun:
         snapshot: the same rows the dump holds."""
         assert self.source_ep is not None and self.snapshot is not None
         # --jobs connections read production at once: pg_dump's, and the fingerprint's others.
-        with SnapshotReaders(self.source_ep, self.snapshot, max(1, self.settings.jobs - 1)) as readers:
+        with SnapshotReaders(self.source_ep, self.snapshot, readers_beside(self.settings.jobs)) as readers:
             counts = readers.submit(_counts_of)
             taken = fingerprint.take_parallel(readers.submit)
             return taken, counts.result()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from .catalog import TableName
+from .plan import descendants
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,7 @@ def plan_filters(
     """A :class:`Filter` for every table test-tenant rows can reach (others need none), or None
     when a cycle among those tables asks for the fixed point instead. ``order`` lists parents
     before children (ties keep it); ``seed`` is the test-tenant condition over alias ``c``."""
-    reach = {tenant}
-    changed = True
-    while changed:
-        changed = False
-        for link in links:
-            if link.parent in reach and link.child not in reach:
-                reach.add(link.child)
-                changed = True
+    reach = descendants({tenant}, ((link.parent, link.child) for link in links))
     carrying = [link for link in links if link.parent in reach and link.child != link.parent]
     self_links = {name: [k for k in links if k.child == k.parent == name] for name in reach}
     # Parents first, generic relations included (the plan's order knows only foreign keys).

@@ -66,7 +66,7 @@ from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .plan import GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
-from .readers import SnapshotReaders, default_jobs
+from .readers import SnapshotReaders, readers_beside
 from .redact import redact
 from .report import Proof, Report, TableEntry
 from .source_filter import Filter, Link, plan_filters
@@ -182,10 +182,7 @@ def _returning(cols: tuple[str, ...], old: dict[str, sql.Composable] | None = No
         sql.SQL("s.{} AS {}").format(sql.Identifier(c), sql.Identifier(f"n{i}")) for i, c in enumerate(cols)
     ]
     names = [sql.Identifier("c", f"n{i}") for i in range(len(cols))]
-    parts: dict[str, Any] = {
-        "new_row": sql.SQL(", ").join(names),
-        "row": sql.SQL(", ").join(names),
-    }
+    parts: dict[str, Any] = {"new_row": sql.SQL(", ").join(names)}
     items = list(new_items)
     if old is not None:
         items += [
@@ -261,7 +258,7 @@ class SyncRun:
         backup: BackupSettings | None = None,
         jobs: int | None = None,
     ) -> None:
-        self.jobs = jobs or default_jobs()
+        self.jobs = jobs
         self.backup = backup
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
@@ -530,7 +527,7 @@ class SyncRun:
             tp.name: self._read_spec(tp, filters.get(tp.name) if filters else None) for tp in self.plan.tables
         }
         assert self.report.snapshot is not None
-        with SnapshotReaders(self.source_ep, self.report.snapshot, max(1, self.jobs - 1)) as readers:
+        with SnapshotReaders(self.source_ep, self.report.snapshot, readers_beside(self.jobs)) as readers:
             # --jobs connections read production at once: the COPY's, and the others take every
             # table's digest, queued now in load order (with more than one, they run ahead of
             # the COPY instead of one beside each table).
@@ -737,8 +734,10 @@ class SyncRun:
     ) -> None:
         """For a table remapped at the source: how often each referenced id occurs among the rows
         it sent, into a temporary table, for the remap step's counts and refusals."""
+        assert self.plan is not None
+        position = self.plan.tables.index(tp)
         for j, remap in enumerate(tp.remaps):
-            counts = f"dbsync_v_{self.plan.tables.index(tp) if self.plan else 0}_{j}"
+            counts = f"dbsync_v_{position}_{j}"
             column = tp.table.column(remap.column)
             assert column is not None
             tcur.execute(query("create_value_counts", counts=counts, value_type=sql.SQL(column.type)))
@@ -1115,7 +1114,7 @@ class SyncRun:
                 stage=self.state.stage_rel[tp.name],
                 set=set_name,
                 returned=parts["returned"],
-                row=parts["row"],
+                row=parts["new_row"],
             )
         )
         return self._account(tp.name, _fetch_digest(cur), sign=-1)
