@@ -30,6 +30,16 @@ def backups_in(store_url: str, env: dict[str, str] | None = None) -> list[dict[s
     return json.loads(proc.stdout)
 
 
+def dump_header(path: Path) -> dict[str, str]:
+    """The archive's own header lines, as ``pg_restore --list`` prints them (``;  Key: value``)."""
+    listing = subprocess.run(
+        [find_tool("pg_restore", 15).path, "--list", str(path)], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(
+        line[1:].strip().split(": ", 1) for line in listing.splitlines() if line.startswith(";") and ": " in line
+    )
+
+
 def test_sync_backs_up_the_target_first_and_the_dump_restores_with_plain_pg_restore(
     make_db: Any, tmp_path: Path
 ) -> None:
@@ -48,6 +58,9 @@ def test_sync_backs_up_the_target_first_and_the_dump_restores_with_plain_pg_rest
     assert manifest["tables"]["public.apps_orders_order"] == before.row_counts["public.apps_orders_order"]
     assert manifest["tables"]["public.auth_user"] == before.row_counts["public.auth_user"]
     assert "postgres-pw" not in json.dumps(manifest)
+    # pg_dump was told the default level, and the manifest says which.
+    assert manifest["format"] == "pg_dump custom (-Fc) --compress=1"
+    assert dump_header(folder / "dump.pgdump")["Compression"] == "1"
     # Plain pg_restore, no dbsync: the dump reproduces the target as it was.
     cluster = make_db(2, "empty").cluster
     cluster.create_database(f"plain_restore_{os.getpid()}")
@@ -369,3 +382,29 @@ def test_unusable_store_is_bad_input_before_anything_changes(
     proc, _ = sync(prod, uat, tmp_path, "--backup-store", "ftp://nowhere/x")
     assert proc.returncode == 2 and "use file:///path or s3://bucket/prefix" in proc.stderr
     assert snapshot(uat).checksum == before.checksum
+
+
+def test_compression_level_reaches_pg_dump_and_a_bad_one_changes_nothing(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """--compress (or DBSYNC_COMPRESS) sets pg_dump's level: the archive's header says so and
+    it still restores. A level outside 0-9 is bad input (exit 2) before anything happens."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    store_url = f"file://{tmp_path}/bad"
+    proc, _ = sync(prod, uat, tmp_path, "--backup-store", store_url, "--compress", "10")
+    assert proc.returncode == 2 and "--compress" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(uat) == before and not (tmp_path / "bad").exists()
+    ok(sync(prod, uat, tmp_path, "--no-backup")[0])  # from here on, each run backs up the same data
+    sizes = {}
+    for level in ("0", "9"):
+        store_url = f"file://{tmp_path}/z{level}"
+        proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env={"DBSYNC_COMPRESS": level})
+        ok(proc)
+        [entry] = backups_in(store_url)
+        folder = tmp_path / f"z{level}" / entry["folder"]
+        assert dump_header(folder / "dump.pgdump")["Compression"] == level
+        assert json.loads((folder / MANIFEST).read_text())["format"].endswith(f"--compress={level}")
+        sizes[level] = report["backup"]["size"]
+    # The same synced data dumped twice: level 9 is smaller than none at all.
+    assert sizes["9"] < sizes["0"]

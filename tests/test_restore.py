@@ -276,6 +276,7 @@ def test_a_backup_fingerprinted_with_md5_by_an_older_dbsync_is_verified_with_md5
     manifest_path = tmp_path / "store" / folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     assert manifest["fingerprint"]["digest"] == "hashtextextended"
+    assert manifest["format"] == "pg_dump custom (-Fc) --compress=1 --no-owner --no-privileges"
     with psycopg.connect(prod) as conn:
         old = fingerprint.take(conn, digest="md5").to_json()
     del old["digest"]  # as an older dbsync wrote it

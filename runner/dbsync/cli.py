@@ -19,7 +19,7 @@ from typing import NoReturn
 import click
 
 from . import __version__
-from .backup import find_backup, list_backups, prune, verify_backup
+from .backup import DEFAULT_COMPRESSION, find_backup, list_backups, prune, verify_backup
 from .config import load_config
 from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
@@ -79,6 +79,21 @@ def store_options(func: Callable[..., None]) -> Callable[..., None]:
         show_default="a folder in the user's data directory",
         metavar="URL",
         help="file:///path or s3://bucket/prefix (env: DBSYNC_BACKUP_STORE).",
+    )(func)
+
+
+def compress_option(func: Callable[..., None]) -> Callable[..., None]:
+    """--compress LEVEL: pg_dump's zlib level for the backups this command takes."""
+    return click.option(
+        "--compress",
+        "compression",
+        type=click.IntRange(min=0, max=9),
+        envvar="DBSYNC_COMPRESS",
+        default=DEFAULT_COMPRESSION,
+        show_default=True,
+        metavar="LEVEL",
+        help="pg_dump's compression level (0-9) for the backups: 1 costs a quarter of the CPU of "
+        "pg_dump's own default, 6, for a dump about a fifth larger (env: DBSYNC_COMPRESS).",
     )(func)
 
 
@@ -145,6 +160,7 @@ def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[...,
     show_default=True,
     help="Complete backups to keep in the series.",
 )
+@compress_option
 @jobs_option(
     "Connections reading production at once: the COPY's, and N-1 (at least one) that take the "
     "tables' digests in the same snapshot, ahead of the COPY."
@@ -162,6 +178,7 @@ def sync(
     no_backup: bool,
     series: str | None,
     retain: int,
+    compression: int,
     jobs: int | None,
 ) -> None:
     """Copy production's business data into the target, keeping its test tenants and users.
@@ -176,7 +193,7 @@ def sync(
         tgt = endpoint("target", target)
         backup = None
         if not no_backup and not dry_run:
-            backup = BackupSettings(_store(store_url, s3_endpoint, s3_region), series, retain)
+            backup = BackupSettings(_store(store_url, s3_endpoint, s3_region), series, retain, compression)
         run_sync(
             src, tgt, config, dry_run=dry_run, progress=progress, report=report, backup=backup, jobs=jobs
         )
@@ -242,6 +259,7 @@ def sync(
     show_default=True,
     help="Seconds to wait for staging's locks.",
 )
+@compress_option
 @jobs_option(
     "Connections reading production at once: pg_dump's, and N-1 (at least one) that take its "
     "fingerprint in the same snapshot, alongside the dump."
@@ -259,6 +277,7 @@ def restore(
     retain: int,
     no_target_backup: bool,
     lock_timeout: float,
+    compression: int,
     jobs: int | None,
 ) -> None:
     """Replace staging with a full copy of production, in one transaction, verified before COMMIT."""
@@ -280,6 +299,7 @@ def restore(
             from_backup=from_backup,
             lock_timeout_seconds=lock_timeout,
             jobs=jobs,
+            compression=compression,
         )
         run_restore(
             endpoint("source", source) if source else None,

@@ -52,7 +52,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults, fingerprint
-from .backup import Backup, Manifest, find_backup, prune, take_backup, verify_backup
+from .backup import DEFAULT_COMPRESSION, Backup, Manifest, find_backup, prune, take_backup, verify_backup
 from .connect import Connection, Endpoint, connect
 from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
@@ -76,6 +76,7 @@ class RestoreSettings:
     from_backup: str | None = None  # a run id, folder or "latest": no production access
     lock_timeout_seconds: float = 30
     jobs: int | None = None  # connections reading production at once (default: the cores)
+    compression: int = DEFAULT_COMPRESSION  # pg_dump's zlib level for both backups
 
 
 class RestoreRun:
@@ -308,6 +309,7 @@ class RestoreRun:
                 dump_options=["--no-owner", "--no-privileges"],
                 fingerprint=lambda: self._expected().to_json(),
                 tap=tee.tap,
+                compression=self.settings.compression,
             )
 
         self._dumping = _Background(dump, "dbsync-dump", on_error=tee.fail)
@@ -356,6 +358,7 @@ class RestoreRun:
                 server_version=self.tgt_id.server_version,
                 tables=counts,
                 snapshot=str(row[0]),
+                compression=self.settings.compression,
             )
         self._series.append(series)
         self.report.target["backup"] = {

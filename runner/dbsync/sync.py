@@ -57,7 +57,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
-from .backup import prune, series_name, take_backup
+from .backup import DEFAULT_COMPRESSION, prune, series_name, take_backup
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
@@ -104,6 +104,7 @@ class BackupSettings:
     store: BackupStore
     series: str | None = None  # None: derived from the target
     retain: int = 7
+    compression: int = DEFAULT_COMPRESSION  # pg_dump's zlib level
 
 
 def table_counts(cur: psycopg.Cursor[Any]) -> dict[str, int]:
@@ -483,6 +484,7 @@ class SyncRun:
             server_version=ident.server_version,
             tables=counts,
             snapshot=self.target_snapshot,
+            compression=self.backup.compression,
         )
         self.report.backup = {
             "store": self.backup.store.url,
