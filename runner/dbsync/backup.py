@@ -22,13 +22,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import faults
 from .errors import BackupInvalid, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact
 from .store import CHUNK, BackupStore, ObjectInfo
+
+if TYPE_CHECKING:
+    from .connect import Endpoint
 
 DUMP = "dump.pgdump"
 MANIFEST = "manifest.json"
@@ -106,6 +109,15 @@ def series_name(text: str) -> str:
     return name[:120]
 
 
+def default_series(target: Endpoint, kind: str) -> str:
+    """A series named after the database it backs up: ``<dbname>-<host>-<kind>``."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(target.conninfo)
+    host = str(params.get("host") or "local").split(",")[0]
+    return series_name(f"{params.get('dbname') or 'db'}-{host}-{kind}")
+
+
 def folder_for(series: str, run_id: str, now: datetime) -> str:
     return f"{series}/{now.strftime('%Y%m%dT%H%M%SZ')}-{run_id}"
 
@@ -121,7 +133,7 @@ DEFAULT_COMPRESSION = 1
 
 
 def _pg_dump_stream(
-    tool: Tool, conninfo: str, snapshot: str | None, options: list[str], compression: int
+    tool: Tool, conninfo: str, snapshot: str | None, options: list[str], compression: int, step: str
 ) -> Iterator[bytes]:
     """pg_dump's output, chunk by chunk; raises at the end if pg_dump failed, so that the store
     aborts the upload instead of completing it with a truncated dump."""
@@ -139,7 +151,7 @@ def _pg_dump_stream(
         while chunk := proc.stdout.read(CHUNK):
             yield chunk
             if first:
-                faults.checkpoint("backup.stream")  # a transfer that dies half-way
+                faults.checkpoint(f"{step}.stream")  # a transfer that dies half-way
                 first = False
         code = proc.wait()
         reader.join()
@@ -178,6 +190,7 @@ def take_backup(
     fingerprint: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
     compression: int = DEFAULT_COMPRESSION,
+    step: str = "backup",
 ) -> Manifest:
     """Dump, upload, read back and re-hash, then write the manifest. Raises before the
     manifest exists if anything fails, so a failed backup is never mistaken for one.
@@ -185,13 +198,15 @@ def take_backup(
     ``tap`` wraps the dump's chunk stream on its way to the store (a restore feeds the same
     bytes to pg_restore as they are uploaded; raising in it aborts the upload). ``tables`` and
     ``fingerprint`` may be functions: they are called once the dump is stored, so that they can
-    be computed alongside it. ``compression`` is pg_dump's zlib level (see DEFAULT_COMPRESSION)."""
+    be computed alongside it. ``compression`` is pg_dump's zlib level (see DEFAULT_COMPRESSION).
+    ``step`` names the fault checkpoint ``<step>.stream`` hit once the dump streams (two
+    backups of one restore run at once)."""
     if not 0 <= compression <= 9:
         raise ValueError(f"compression level {compression} is not 0 to 9")
     created = now or datetime.now(UTC)
     folder = folder_for(series, run_id, created)
     options = list(dump_options)
-    stream = _pg_dump_stream(tool, conninfo, snapshot, options, compression)
+    stream = _pg_dump_stream(tool, conninfo, snapshot, options, compression, step)
     written = store.put_stream(f"{folder}/{DUMP}", tap(stream) if tap is not None else stream)
     size, sha = rehash(store, written.key)
     if (size, sha) != (written.size, written.sha256):

@@ -20,15 +20,12 @@ import click
 
 from . import __version__
 from .backup import DEFAULT_COMPRESSION, find_backup, list_backups, prune, verify_backup
-from .config import load_config
 from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
 from .redact import redact
 from .report import Report
-from .restore_backup import restore_backup
 from .store import BackupStore, open_store
-from .sync import BackupSettings, run_sync
 
 EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
 
@@ -188,6 +185,10 @@ def sync(
     report = Report(command="sync", dry_run=dry_run)
     progress = Progress(quiet=quiet)
     try:
+        # Imported here: a restore or a backups command needs none of the sync's modules.
+        from .config import load_config
+        from .sync import BackupSettings, run_sync
+
         config = load_config(config_path)
         src = endpoint("source", source)
         tgt = endpoint("target", target)
@@ -436,6 +437,8 @@ def backups_restore(
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         store = _store(store_url, s3_endpoint, s3_region)
+        from .restore_backup import restore_backup
+
         backup = find_backup(store, ref, series)
         summary = restore_backup(store, backup, endpoint("target", target), keep_owners=keep_owners)
     except DbsyncError as exc:

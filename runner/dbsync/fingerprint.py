@@ -252,3 +252,26 @@ def differences(expected: Fingerprint, actual: Fingerprint) -> dict[str, list[st
         else [f"expected {expected.large_objects}, got {actual.large_objects}"]
     )
     return {"schema": schema, "tables": tables, "sequences": sequences, "large_objects": large}
+
+
+def dumped_tables(cur: psycopg.Cursor[Any]) -> list[tuple[str, str]]:
+    """Every table whose rows pg_dump writes (not materialized views: those it refreshes)."""
+    cur.execute(query("select_data_relations"))
+    return [(schema, name) for schema, name, only in cur.fetchall() if only]
+
+
+def counts_from(fp: Fingerprint, tables: list[tuple[str, str]]) -> dict[str, int]:
+    """:func:`table_counts` read off a fingerprint taken in the same snapshot: its digests
+    counted those tables' rows (``ONLY``) already, so they need no second scan."""
+    return {f"{schema}.{name}": fp.tables[f"{schema}.{name}"][0] for schema, name in tables}
+
+
+def table_counts(cur: psycopg.Cursor[Any]) -> dict[str, int]:
+    """Row counts of every table pg_dump writes, in the cursor's transaction."""
+    counts = {}
+    for schema, name in dumped_tables(cur):
+        cur.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(schema, name)))
+        row = cur.fetchone()
+        assert row is not None
+        counts[f"{schema}.{name}"] = int(row[0])
+    return counts

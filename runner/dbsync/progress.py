@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from rich.console import Console
-from rich.table import Table as RichTable
-
 from .redact import redact
 from .report import Report
 
@@ -52,6 +49,9 @@ class Progress:
 
 def print_summary(report: Report, stream: TextIO | None = None) -> None:
     """The end-of-run summary: one row per table, then the proofs and the verdict."""
+    from rich.console import Console  # only here: a --quiet run never loads rich
+    from rich.table import Table as RichTable
+
     console = Console(file=stream or sys.stdout, width=140, highlight=False)
     if report.restore:
         restored = RichTable(title=f"dbsync restore {report.run_id}: {report.status}")

@@ -14,8 +14,10 @@ The steps (the report and the progress lines use these names):
                       streamed into the store as the series' new backup, read back, re-hashed,
                       manifest (with the fingerprint) written last. Production is dumped once,
                       and the same bytes feed pg_restore in ``replace`` as they are uploaded
-                      (the step returns once the dump streams; the fingerprint is taken on a
-                      second connection in the snapshot meanwhile). A restore that fails later
+                      (the step does not wait for the dump: staging's backup runs while pg_dump
+                      reads production's catalog, and ``replace`` waits for the stream before
+                      it touches staging; the fingerprint is taken on other connections in the
+                      snapshot meanwhile). A restore that fails later
                       still completes the backup; an interrupted one aborts its upload.
 4. ``target-backup``  staging's current contents into the store (its own series), verified.
 5. ``replace``        one psql session, one transaction on staging: drop every user schema and
@@ -52,7 +54,16 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults, fingerprint
-from .backup import DEFAULT_COMPRESSION, Backup, Manifest, find_backup, prune, take_backup, verify_backup
+from .backup import (
+    DEFAULT_COMPRESSION,
+    Backup,
+    Manifest,
+    default_series,
+    find_backup,
+    prune,
+    take_backup,
+    verify_backup,
+)
 from .connect import Connection, Endpoint, connect
 from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
@@ -64,7 +75,6 @@ from .redact import redact
 from .report import Proof, Report
 from .sqlfiles import query
 from .store import BackupStore
-from .sync import default_series, table_counts
 
 
 @dataclass(frozen=True)
@@ -261,9 +271,9 @@ class RestoreRun:
         assert self.source_ep is not None and self.snapshot is not None
         # --jobs connections read production at once: pg_dump's, and the fingerprint's others.
         with SnapshotReaders(self.source_ep, self.snapshot, readers_beside(self.settings.jobs)) as readers:
-            counts = readers.submit(_counts_of)
+            tables = readers.submit(_dumped_tables)
             taken = fingerprint.take_parallel(readers.submit)
-            return taken, counts.result()
+            return taken, fingerprint.counts_from(taken, tables.result())
 
     def _expected(self) -> fingerprint.Fingerprint:
         """Production's fingerprint, waiting for it when it is still being taken."""
@@ -282,8 +292,9 @@ class RestoreRun:
         """Start the production dump into the store on a thread of its own; the replace step
         feeds the same bytes to pg_restore as they are uploaded (a bounded queue between them),
         and waits for the backup to be read back, re-hashed and its manifest written before it
-        finishes. This step returns once the dump streams, so that a dump that cannot start
-        fails here, before anything else happens."""
+        finishes. This step does not wait for the dump: pg_dump's catalog reads overlap with
+        staging's own backup, and :meth:`_await_dump` fails the run (as this step's failure)
+        before anything is changed when the dump could not start."""
         assert self.src is not None and self.src_id is not None and self.source_ep is not None
         series = self.settings.series or default_series(self.source_ep, "production")
         self._series.append(series)
@@ -313,7 +324,16 @@ class RestoreRun:
             )
 
         self._dumping = _Background(dump, "dbsync-dump", on_error=tee.fail)
-        tee.wait_streaming(self._dumping)
+
+    def _await_dump(self) -> None:
+        """Wait until production's dump streams. Its failure is the backup step's, whichever
+        later step was waiting for it: the report names the work that failed."""
+        assert self._tee is not None and self._dumping is not None
+        try:
+            self._tee.wait_streaming(self._dumping)
+        except BaseException:
+            self._step = "backup"
+            raise
 
     def _counts(self) -> dict[str, int]:
         assert self._fingerprinting is not None
@@ -346,7 +366,7 @@ class RestoreRun:
             cur.execute("SELECT pg_export_snapshot()")
             row = cur.fetchone()
             assert row is not None
-            counts = table_counts(cur)
+            counts = fingerprint.table_counts(cur)
             manifest = take_backup(
                 self.settings.store,
                 conninfo=self.target_ep.conninfo,
@@ -359,6 +379,7 @@ class RestoreRun:
                 tables=counts,
                 snapshot=str(row[0]),
                 compression=self.settings.compression,
+                step="target-backup",
             )
         self._series.append(series)
         self.report.target["backup"] = {
@@ -373,6 +394,8 @@ class RestoreRun:
 
     def _replace(self) -> None:
         store = self.settings.store
+        if self._tee is not None:
+            self._await_dump()  # before staging is touched
         self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
         lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
         prelude = query("drop_user_objects", create_public="schema|public" in self.expected_schema)
@@ -621,9 +644,9 @@ class _Tee:
             yield item
 
 
-def _counts_of(conn: Connection) -> dict[str, int]:
+def _dumped_tables(conn: Connection) -> list[tuple[str, str]]:
     with conn.cursor() as cur:
-        return table_counts(cur)
+        return fingerprint.dumped_tables(cur)
 
 
 def _render(composed: sql.Composable) -> str:

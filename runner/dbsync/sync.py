@@ -57,11 +57,12 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
-from .backup import DEFAULT_COMPRESSION, prune, series_name, take_backup
+from .backup import DEFAULT_COMPRESSION, default_series, prune, take_backup
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
+from .fingerprint import table_counts
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .plan import GenericRelation, Plan, TablePlan, make_plan
@@ -105,19 +106,6 @@ class BackupSettings:
     series: str | None = None  # None: derived from the target
     retain: int = 7
     compression: int = DEFAULT_COMPRESSION  # pg_dump's zlib level
-
-
-def table_counts(cur: psycopg.Cursor[Any]) -> dict[str, int]:
-    """Row counts of every table pg_dump writes (not materialized views: those it refreshes),
-    in the cursor's transaction."""
-    cur.execute(query("select_data_relations"))
-    names = [(schema, name) for schema, name, only in cur.fetchall() if only]
-    counts = {}
-    for schema, name in names:
-        counts[f"{schema}.{name}"] = int(
-            _scalar(cur, sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(schema, name)))
-        )
-    return counts
 
 
 @dataclass
@@ -2074,15 +2062,6 @@ class SyncRun:
                 ) from None
             raise
         self._in_transaction = False
-
-
-def default_series(target: Endpoint, kind: str) -> str:
-    """A series named after the database it backs up: ``<dbname>-<host>-<kind>``."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(target.conninfo)
-    host = str(params.get("host") or "local").split(",")[0]
-    return series_name(f"{params.get('dbname') or 'db'}-{host}-{kind}")
 
 
 def run_sync(
