@@ -61,6 +61,7 @@ from .backup import DEFAULT_COMPRESSION, default_series, prune, take_backup
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
+from .copy_out import copy_out
 from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .fingerprint import table_counts
 from .identity import Identity, identify, refuse_same_database
@@ -149,18 +150,12 @@ def _fetch_digest(cur: psycopg.Cursor[Any]) -> Digest:
     return int(row[0]), int(row[1])
 
 
-def _relay(out: psycopg.Copy, into: psycopg.Copy, chunk: int = 1 << 16) -> None:
-    """Pass a COPY stream on in chunks of about ``chunk`` bytes: the server sends one message a
-    row, and a write a row costs more Python than the bytes it carries. Memory stays bounded
-    by the chunk."""
-    buffer = bytearray()
-    for data in out:
-        buffer += data
-        if len(buffer) >= chunk:
-            into.write(buffer)
-            buffer = bytearray()
-    if buffer:
-        into.write(buffer)
+def _relay(source: psycopg.Connection[Any], statement: sql.Composable, into: psycopg.Copy) -> None:
+    """Pass production's COPY on to the target's in pieces of about 64 KiB, read from libpq
+    many rows at a time (see :mod:`dbsync.copy_out`): the server sends a message a row, and a
+    Python step a row costs more than the bytes it carries. Memory stays bounded by the piece."""
+    for piece in copy_out(source, statement):
+        into.write(piece)
 
 
 def _returning(cols: tuple[str, ...], old: dict[str, sql.Composable] | None = None) -> dict[str, Any]:
@@ -580,7 +575,7 @@ class SyncRun:
 
             return _ReadSpec(query("copy_out_rows", columns=cols, relation=rel), None, plain)
         shaped = source_filter or Filter(sql.SQL(""), sql.SQL("false"))
-        copy_out = query(
+        statement = query(
             "copy_out_filtered_rows",
             with_clause=shaped.with_clause,
             columns=select_list,
@@ -605,7 +600,7 @@ class SyncRun:
                 assert found is not None
                 return (int(found[0]), int(found[1])), int(found[2])
 
-        return _ReadSpec(copy_out, shaped, filtered)
+        return _ReadSpec(statement, shaped, filtered)
 
     def _stage_table(self, tp: TablePlan, spec: _ReadSpec, pending: Future[tuple[Digest, int]]) -> None:
         """COPY one table's production rows into the stage; its digest is being taken meanwhile."""
@@ -614,7 +609,7 @@ class SyncRun:
         started = time.monotonic()
         cols = columns(tp.copy_columns)
         rel = relation(tp.table)
-        copy_out, shaped = spec.copy_out, spec.shaped
+        shaped = spec.shaped
         with self.tgt.cursor() as tcur, self.src.cursor() as scur:
             rebuild: list[sql.Composed] = []
             if tp.name in self.state.into_table:
@@ -626,11 +621,8 @@ class SyncRun:
                 tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
                 into_table = temp(stage)
                 self.state.stage_rel[tp.name] = temp(stage)
-            with (
-                scur.copy(copy_out) as out,
-                tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into,
-            ):
-                _relay(out, into)
+            with tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into:
+                _relay(self.src, spec.copy_out, into)
             received = tcur.rowcount
             for statement in rebuild:  # as pg_get_constraintdef and pg_get_indexdef print them
                 tcur.execute(statement)
@@ -731,19 +723,15 @@ class SyncRun:
             column = tp.table.column(remap.column)
             assert column is not None
             tcur.execute(query("create_value_counts", counts=counts, value_type=sql.SQL(column.type)))
-            with (
-                scur.copy(
-                    query(
-                        "copy_out_value_counts",
-                        with_clause=shaped.with_clause,
-                        column=remap.column,
-                        relation=relation(tp.table),
-                        excluded=shaped.excluded,
-                    )
-                ) as out,
-                tcur.copy(query("copy_in_rows", stage=counts, columns=columns(("value", "n")))) as into,
-            ):
-                _relay(out, into)
+            statement = query(
+                "copy_out_value_counts",
+                with_clause=shaped.with_clause,
+                column=remap.column,
+                relation=relation(tp.table),
+                excluded=shaped.excluded,
+            )
+            with tcur.copy(query("copy_in_rows", stage=counts, columns=columns(("value", "n")))) as into:
+                _relay(scur.connection, statement, into)
             self.state.value_counts[(tp.name, remap.column)] = counts
 
     def _account(self, name: TableName, change: Digest, sign: int = 1) -> int:
@@ -1289,13 +1277,9 @@ class SyncRun:
                     query("create_natural_keys", keys=keys, pk_type=sql.SQL(m.pk_type), key_columns=defs)
                 )
                 src_rel = relation(self.source_catalog.tables[m.table])
-                with (
-                    scur.copy(
-                        query("copy_out_rows", columns=columns((m.pk, *m.key)), relation=src_rel)
-                    ) as out,
-                    cur.copy(query("copy_in_rows", stage=keys, columns=columns(("src", *m.key)))) as into,
-                ):
-                    _relay(out, into)
+                statement = query("copy_out_rows", columns=columns((m.pk, *m.key)), relation=src_rel)
+                with cur.copy(query("copy_in_rows", stage=keys, columns=columns(("src", *m.key)))) as into:
+                    _relay(scur.connection, statement, into)
                 for column, other in m.nested:
                     cur.execute(
                         query("update_nested_key", keys=keys, column=column, map=self.state.maps[other])
