@@ -610,7 +610,7 @@ class SyncRun:
         cols = columns(tp.copy_columns)
         rel = relation(tp.table)
         shaped = spec.shaped
-        with self.tgt.cursor() as tcur, self.src.cursor() as scur:
+        with self.tgt.cursor() as tcur:
             rebuild: list[sql.Composed] = []
             if tp.name in self.state.into_table:
                 into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
@@ -633,7 +633,7 @@ class SyncRun:
                 # reads would cost ~0.1 s a table.
                 tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
             if tp.name in self.state.source_remapped:
-                self._copy_value_counts(tp, scur, tcur, shaped or Filter(sql.SQL(""), sql.SQL("false")))
+                self._copy_value_counts(tp, tcur, shaped or Filter(sql.SQL(""), sql.SQL("false")))
         source_digest, left_out = pending.result()
         entry.rows_source = source_digest[0] + left_out
         entry.rows_excluded_test = left_out
@@ -711,12 +711,10 @@ class SyncRun:
             )
         return sql.SQL(", ").join(items), sql.SQL(" ").join(joins) if joins else None
 
-    def _copy_value_counts(
-        self, tp: TablePlan, scur: psycopg.Cursor[Any], tcur: psycopg.Cursor[Any], shaped: Filter
-    ) -> None:
+    def _copy_value_counts(self, tp: TablePlan, tcur: psycopg.Cursor[Any], shaped: Filter) -> None:
         """For a table remapped at the source: how often each referenced id occurs among the rows
         it sent, into a temporary table, for the remap step's counts and refusals."""
-        assert self.plan is not None
+        assert self.plan is not None and self.src is not None
         position = self.plan.tables.index(tp)
         for j, remap in enumerate(tp.remaps):
             counts = f"dbsync_v_{position}_{j}"
@@ -731,7 +729,7 @@ class SyncRun:
                 excluded=shaped.excluded,
             )
             with tcur.copy(query("copy_in_rows", stage=counts, columns=columns(("value", "n")))) as into:
-                _relay(scur.connection, statement, into)
+                _relay(self.src, statement, into)
             self.state.value_counts[(tp.name, remap.column)] = counts
 
     def _account(self, name: TableName, change: Digest, sign: int = 1) -> int:
@@ -1265,7 +1263,7 @@ class SyncRun:
         snapshot) and the target's excluded tables, which the run never changes."""
         assert self.src is not None and self.tgt is not None and self.plan is not None
         plan = self.plan
-        with self.tgt.cursor() as cur, self.src.cursor() as scur:
+        with self.tgt.cursor() as cur:
             self.state.fallback_user = self._fallback_user(cur)
             for j, m in enumerate(plan.maps):
                 keys, mapping = f"dbsync_k_{j}", f"dbsync_m_{j}"
@@ -1279,7 +1277,7 @@ class SyncRun:
                 src_rel = relation(self.source_catalog.tables[m.table])
                 statement = query("copy_out_rows", columns=columns((m.pk, *m.key)), relation=src_rel)
                 with cur.copy(query("copy_in_rows", stage=keys, columns=columns(("src", *m.key)))) as into:
-                    _relay(scur.connection, statement, into)
+                    _relay(self.src, statement, into)
                 for column, other in m.nested:
                     cur.execute(
                         query("update_nested_key", keys=keys, column=column, map=self.state.maps[other])
