@@ -47,6 +47,33 @@ def test_every_reader_sees_the_snapshot_and_they_run_at_once(prod_url: Any) -> N
         owner.close()
 
 
+def test_readers_without_parallel_workers(prod_url: Any) -> None:
+    """The restore's production fingerprint runs beside the load and asks production for no
+    parallel workers: the server's own plan says so (a Gather node only with workers)."""
+    owner, exported = _exported(prod_url)
+    plan = "EXPLAIN SELECT count(*), sum(hashtextextended(t::text, 0)) FROM apps_orders_orderline t"
+    setting = "SELECT current_setting('max_parallel_workers_per_gather')"
+
+    def look(conn: psycopg.Connection[Any]) -> tuple[str, str]:
+        conn.execute("SET LOCAL parallel_setup_cost = 0")  # a Gather whenever workers may run
+        conn.execute("SET LOCAL min_parallel_table_scan_size = 0")
+        lines = " ".join(str(r[0]) for r in conn.execute(plan).fetchall())
+        row = conn.execute(setting).fetchone()
+        assert row is not None
+        return lines, str(row[0])
+
+    try:
+        source = endpoint("source", prod_url)
+        with SnapshotReaders(source, exported, 1) as readers:
+            default_plan, default_setting = readers.submit(look).result()
+        with SnapshotReaders(source, exported, 1, parallel_workers=False) as readers:
+            serial_plan, serial_setting = readers.submit(look).result()
+    finally:
+        owner.close()
+    assert "Gather" in default_plan and default_setting != "0"
+    assert "Gather" not in serial_plan and serial_setting == "0"
+
+
 def test_two_readers_cannot_reach_a_barrier_of_three(prod_url: Any) -> None:
     """The barrier above is a real test of concurrency: with two readers it breaks."""
     owner, exported = _exported(prod_url)

@@ -221,6 +221,44 @@ def test_failed_verification_rolls_back(make_db: Any, tmp_path: Path) -> None:
     assert snapshot(staging).checksum == before.checksum
 
 
+def test_restore_that_stops_mid_stream_still_completes_the_production_backup(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """psql stops on an error while most of the dump is still to come (a CHECK constraint
+    calling a function that reads a table whose rows pg_restore loads later: a classic
+    restore failure). pg_restore stops reading, and the dump (48 MB uncompressed, three
+    times the 16 MiB the tee may hold) must go on into the store alone: the run rolls back
+    with psql's own reason, staging is unchanged, and the week's production backup is
+    complete. Before the fix the dump waited for room in the queue for ever."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    execute(
+        prod,
+        """
+        CREATE TABLE public.z_allowed (k int PRIMARY KEY);
+        INSERT INTO public.z_allowed VALUES (1);
+        CREATE FUNCTION public.allowed(int) RETURNS boolean LANGUAGE sql STABLE
+            AS $$ SELECT EXISTS (SELECT 1 FROM public.z_allowed WHERE k = $1) $$;
+        CREATE TABLE public.a_checked (k int CHECK (public.allowed(k)));
+        INSERT INTO public.a_checked VALUES (1);
+        CREATE TABLE public.b_bulk AS
+            SELECT i, repeat(md5(i::text), 1000) AS body FROM generate_series(1, 1500) AS i;
+        """,
+    )
+    before = snapshot(staging)
+    proc, report = restore(staging, tmp_path, "--compress", "0", source=prod)
+    assert proc.returncode == 4, proc.stderr
+    assert "a_checked" in proc.stderr and "Traceback" not in proc.stderr
+    assert report["error"]["step"] == "replace"
+    assert report["status"] == "rolled_back"
+    assert report["backup"]["verified"] is True and report["backup"]["size"] > 48_000_000
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == before.checksum
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    assert any(b["series"].endswith("-production") and b["complete"] for b in listing), listing
+
+
 @pytest.fixture(scope="module")
 def pair(sample_databases: Any) -> Any:
     prod = sample_databases.create(0, "prod", "deferrable", 1)

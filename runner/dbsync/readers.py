@@ -38,9 +38,13 @@ def readers_beside(jobs: int | None) -> int:
 class SnapshotReaders:
     """``jobs`` read-only REPEATABLE READ connections to ``endpoint`` in ``snapshot``; work
     submitted runs on whichever is free. Use as a context manager: the connections close at
-    the end, the work still queued is cancelled."""
+    the end, the work still queued is cancelled. ``parallel_workers=False`` asks the server
+    for no parallel workers on them: for background reads that must not compete with the
+    run's critical path, nor load production more than ``jobs`` connections do."""
 
-    def __init__(self, endpoint: Endpoint, snapshot: str, jobs: int) -> None:
+    def __init__(
+        self, endpoint: Endpoint, snapshot: str, jobs: int, *, parallel_workers: bool = True
+    ) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self._free: queue.SimpleQueue[Connection] = queue.SimpleQueue()
@@ -54,6 +58,8 @@ class SnapshotReaders:
                 conn.read_only = True
                 with conn.cursor() as cur:
                     cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                    if not parallel_workers:
+                        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 self._free.put(conn)
         except BaseException:
             self.close()

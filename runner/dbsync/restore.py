@@ -17,8 +17,10 @@ The steps (the report and the progress lines use these names):
                       (the step does not wait for the dump: staging's backup runs while pg_dump
                       reads production's catalog, and ``replace`` waits for the stream before
                       it touches staging; the fingerprint is taken on other connections in the
-                      snapshot meanwhile). A restore that fails later
-                      still completes the backup; an interrupted one aborts its upload.
+                      snapshot once pg_restore has been handed the whole dump, so that it does
+                      not compete with the load). A restore that fails later, pg_restore
+                      stopping half-way included, still completes the backup; an interrupted one
+                      aborts its upload.
 4. ``target-backup``  staging's current contents into the store (its own series), verified.
 5. ``replace``        one psql session, one transaction on staging: drop every user schema and
                       large object, recreate ``public``, stream the dump through pg_restore into
@@ -179,6 +181,8 @@ class RestoreRun:
         interrupted, abort its upload): a failed restore still leaves the week's backup."""
         if self.session is not None:
             self.session.abandon()
+        if self._tee is not None and self._dumping is None:
+            self._tee.drained.set()  # no dump will start: the fingerprint's readers stop waiting
         if self._tee is None or self._dumping is None:
             return
         if interrupted:
@@ -234,6 +238,7 @@ class RestoreRun:
             # The schema now (extensions are checked below); the table digests, sequences and
             # large objects on a second connection in the same snapshot, alongside the dump.
             self.expected_schema = fingerprint.take_schema(self.src)
+            self._tee = _Tee()
             self._fingerprinting = _Background(self._take_fingerprint, "dbsync-fingerprint")
         else:
             ref = self.settings.from_backup or "latest"
@@ -266,11 +271,25 @@ class RestoreRun:
         self.progress.say(f"inspect: {len(self.expected_schema)} schema objects")
 
     def _take_fingerprint(self) -> tuple[fingerprint.Fingerprint, dict[str, int]]:
-        """Production's fingerprint and row counts, on a connection of its own in the run's
-        snapshot: the same rows the dump holds."""
-        assert self.source_ep is not None and self.snapshot is not None
+        """Production's fingerprint and row counts, on connections of their own in the run's
+        snapshot: the same rows the dump holds.
+
+        The connections join the snapshot at once, but the digests wait until pg_restore has
+        been handed the dump's last byte: until then, production's COPY and staging's load are
+        the run's critical path, and scanning every table a second time at the same moment
+        only slows them (on the benchmark's machine staging's backend got half a core instead
+        of a whole one). The fingerprint is first needed after pg_restore has built staging's
+        indexes and constraints, which takes longer than the fingerprint. For the same reason
+        its queries use no parallel workers: production serves its users meanwhile, and the
+        fingerprint is not what the run waits for."""
+        assert self.source_ep is not None and self.snapshot is not None and self._tee is not None
         # --jobs connections read production at once: pg_dump's, and the fingerprint's others.
-        with SnapshotReaders(self.source_ep, self.snapshot, readers_beside(self.settings.jobs)) as readers:
+        with SnapshotReaders(
+            self.source_ep, self.snapshot, readers_beside(self.settings.jobs), parallel_workers=False
+        ) as readers:
+            self._tee.drained.wait()
+            if self._dumping is None:
+                raise RolledBack("the restore stopped before production was dumped")
             tables = readers.submit(_dumped_tables)
             taken = fingerprint.take_parallel(readers.submit)
             return taken, fingerprint.counts_from(taken, tables.result())
@@ -298,7 +317,8 @@ class RestoreRun:
         assert self.src is not None and self.src_id is not None and self.source_ep is not None
         series = self.settings.series or default_series(self.source_ep, "production")
         self._series.append(series)
-        tee = self._tee = _Tee()
+        assert self._tee is not None
+        tee = self._tee
         src_id, source_ep = self.src_id, self.source_ep
 
         def dump() -> Manifest:
@@ -422,8 +442,15 @@ class RestoreRun:
                     digest.update(chunk)
                     restorer.stdin.write(chunk)  # type: ignore[union-attr]
                     fed.set()
-            except BaseException as exc:  # reported below
-                problems.append(exc)
+            except BaseException as exc:
+                # pg_restore stopped reading (psql stopped on an error): its exit code and
+                # psql's message say why, below. Anything else is the backup's own failure.
+                if not isinstance(exc, BrokenPipeError):
+                    problems.append(exc)
+                if self._tee is not None:
+                    # Either way pg_restore reads no more: the dump goes on into the store
+                    # alone instead of waiting for room in the queue for ever.
+                    self._tee.detach()
             finally:
                 fed.set()
                 with contextlib.suppress(OSError):
@@ -452,16 +479,16 @@ class RestoreRun:
             raise RolledBack(
                 f"reading the backup failed: {redact(str(problems[0]))}; staging was not changed"
             )
-        if digest.hexdigest() != self.manifest.sha256:
-            raise BackupInvalid(
-                f"{self.manifest.dump_key} changed while it was restored; staging was not changed"
-            )
-        if code != 0:
+        if code != 0:  # before the digests: pg_restore that stopped early was not fed it all
             time.sleep(0.1)
             message = redact(b"".join(errors).decode(errors="replace").strip())
             if session.proc.poll() is not None and session.error_text():
                 message = f"psql stopped: {session.error_text()}"  # the server's own reason
             raise RolledBack(f"pg_restore failed (exit {code}): {message}; staging was not changed")
+        if digest.hexdigest() != self.manifest.sha256:
+            raise BackupInvalid(
+                f"{self.manifest.dump_key} changed while it was restored; staging was not changed"
+            )
         session.ask("SELECT 1;")  # every statement of the restore has run
 
     # -- 6. verify ---------------------------------------------------------------------------
@@ -597,6 +624,9 @@ class _Tee:
         self._streaming = threading.Event()
         self._aborted = threading.Event()
         self._detached = threading.Event()
+        # pg_restore was handed the last byte, or will read no more (the dump failed, the
+        # restore stopped): what the production fingerprint waits for.
+        self.drained = threading.Event()
 
     def tap(self, stream: Iterator[bytes]) -> Iterator[bytes]:
         """Runs on the dump's thread, around the stream the store reads."""
@@ -621,17 +651,20 @@ class _Tee:
     def fail(self, _exc: BaseException) -> None:
         """The dump failed: wake both the backup step and pg_restore's feeder."""
         self._streaming.set()
+        self.drained.set()
         with contextlib.suppress(RolledBack):
             self._put(_END)
 
     def abort(self) -> None:
         """Stop the dump: its upload is aborted (an interrupted run)."""
         self._aborted.set()
+        self.drained.set()
 
     def detach(self) -> None:
         """pg_restore reads no more (the restore failed): the dump goes on into the store alone,
         so that the week's production backup is still complete."""
         self._detached.set()
+        self.drained.set()
 
     def wait_streaming(self, dumping: _Background[Manifest]) -> None:
         self._streaming.wait()
@@ -642,6 +675,7 @@ class _Tee:
         while (item := self._queue.get()) is not _END:
             assert isinstance(item, bytes)
             yield item
+        self.drained.set()
 
 
 def _dumped_tables(conn: Connection) -> list[tuple[str, str]]:
