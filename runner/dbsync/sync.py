@@ -512,10 +512,14 @@ class SyncRun:
             tp.name: self._read_spec(tp, filters.get(tp.name) if filters else None) for tp in self.plan.tables
         }
         assert self.report.snapshot is not None
-        with SnapshotReaders(self.source_ep, self.report.snapshot, readers_beside(self.jobs)) as readers:
+        with SnapshotReaders(
+            self.source_ep, self.report.snapshot, readers_beside(self.jobs), parallel_workers=False
+        ) as readers:
             # --jobs connections read production at once: the COPY's, and the others take every
             # table's digest, queued now in load order (with more than one, they run ahead of
-            # the COPY instead of one beside each table).
+            # the COPY instead of one beside each table). Without parallel workers: those would
+            # take more of production's cores than --jobs grants, and compete with the COPY the
+            # target waits for (measured: 0.15-0.2 s less per sync at the benchmark's scale).
             digests = {name: readers.submit(spec.digest) for name, spec in specs.items()}
             for tp in self.plan.tables:
                 self._stage_table(tp, specs[tp.name], digests[tp.name])
