@@ -915,3 +915,60 @@ def test_indexes_rebuilt_after_the_load_come_back_exactly(make_db: Any, tmp_path
         conn.execute("SET enable_seqscan = on; SET enable_indexscan = off; SET enable_indexonlyscan = off")
         by_heap = conn.execute("SELECT count(*) FROM apps_orders_order WHERE tenant_id > 0").fetchone()
     assert by_index == by_heap and by_heap is not None and by_heap[0] > 0
+
+
+def test_partitioned_tenant_scoped_table(make_db: Any, tmp_path: Path) -> None:
+    """A tenant-scoped table partitioned by range, with a default partition, on both sides:
+    production's rows of real tenants replace UAT's, production's test tenants' rows stay out,
+    UAT's test tenants' rows are kept, every row sits in the partition its key selects, the
+    partitions themselves are untouched as schema, and the proofs hold. Run twice: the second
+    run finds the first one's result and leaves it as it is."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    ddl = """
+        CREATE TABLE apps_audit_event (
+            id bigint NOT NULL,
+            tenant_id integer NOT NULL REFERENCES apps_tenants_tenant DEFERRABLE INITIALLY DEFERRED,
+            happened_on date NOT NULL,
+            what text,
+            PRIMARY KEY (id, happened_on)
+        ) PARTITION BY RANGE (happened_on);
+        CREATE TABLE apps_audit_event_2024 PARTITION OF apps_audit_event
+            FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE apps_audit_event_other PARTITION OF apps_audit_event DEFAULT;
+        CREATE INDEX apps_audit_event_tenant ON apps_audit_event (tenant_id);
+    """
+    execute(prod, ddl)
+    execute(uat, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_audit_event SELECT row_number() OVER (), t.id, v.d, 'prod ' || t.schema_name "
+        "FROM apps_tenants_tenant t, (VALUES (date '2024-03-01'), (date '2023-05-05'), "
+        "(date '2025-02-02')) AS v(d)",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_audit_event SELECT 1000000 + row_number() OVER (), t.id, v.d, 'uat ' || t.schema_name "
+        "FROM apps_tenants_tenant t, (VALUES (date '2024-06-01'), (date '2022-01-01')) AS v(d)",
+    )
+    events = (
+        "SELECT t.schema_name, e.happened_on, e.what, e.tableoid::regclass::text FROM apps_audit_event e "
+        "JOIN apps_tenants_tenant t ON t.id = e.tenant_id WHERE {where}"
+    )
+    prod_real = Counter(rows(prod, events.format(where=f"NOT (t.{TEST_TENANTS})")))
+    uat_test = Counter(rows(uat, events.format(where=f"t.{TEST_TENANTS}")))
+    assert prod_real and uat_test
+    assert {r[3] for r in prod_real} == {"apps_audit_event_2024", "apps_audit_event_other"}
+    schema_before = snapshot(uat).schema_lines
+
+    for _ in range(2):
+        proc, report = sync(prod, uat, tmp_path)
+        ok(proc)
+        assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+        assert Counter(rows(uat, events.format(where=f"NOT (t.{TEST_TENANTS})"))) == prod_real
+        assert Counter(rows(uat, events.format(where=f"t.{TEST_TENANTS}"))) == uat_test
+        # production's test tenants' rows stayed out ('testbed' is a real tenant: no underscore)
+        assert rows(uat, "SELECT count(*) FROM apps_audit_event WHERE what LIKE 'prod test\\_%'") == [(0,)]
+        assert report["load"]["apps_audit_event"] == "staged"  # a partitioned table is not loaded directly
+        assert snapshot(uat).schema_lines == schema_before
+    entry = next(t for t in report["tables"] if t["table"] == "apps_audit_event")
+    assert entry["rows_excluded_test"] > 0
