@@ -288,7 +288,7 @@ class RestoreRun:
             self.source_ep, self.snapshot, readers_beside(self.settings.jobs), parallel_workers=False
         ) as readers:
             self._tee.drained.wait()
-            if self._dumping is None:
+            if self._dumping is None or self._tee.aborted:
                 raise RolledBack("the restore stopped before production was dumped")
             tables = readers.submit(_dumped_tables)
             taken = fingerprint.take_parallel(readers.submit)
@@ -654,6 +654,10 @@ class _Tee:
         self.drained.set()
         with contextlib.suppress(RolledBack):
             self._put(_END)
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted.is_set()
 
     def abort(self) -> None:
         """Stop the dump: its upload is aborted (an interrupted run)."""
