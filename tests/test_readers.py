@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from dbsync.connect import endpoint
 from dbsync.readers import SnapshotReaders
 from tests.checksum import snapshot
 from tests.test_restore import restore
-from tests.test_sync import ok, sync
+from tests.test_sync import ok, rows, sync
 
 
 def _exported(url: str) -> tuple[psycopg.Connection[Any], str]:
@@ -48,8 +49,9 @@ def test_every_reader_sees_the_snapshot_and_they_run_at_once(prod_url: Any) -> N
 
 
 def test_readers_without_parallel_workers(prod_url: Any) -> None:
-    """The restore's production fingerprint runs beside the load and asks production for no
-    parallel workers: the server's own plan says so (a Gather node only with workers)."""
+    """Readers made with parallel_workers=False (the restore's fingerprint and the sync's
+    digests pass it) ask production for no parallel workers: the server's own plan says so (a
+    Gather node only with workers). This checks the flag, not each caller's one-line use."""
     owner, exported = _exported(prod_url)
     plan = "EXPLAIN SELECT count(*), sum(hashtextextended(t::text, 0)) FROM apps_orders_orderline t"
     setting = "SELECT current_setting('max_parallel_workers_per_gather')"
@@ -72,6 +74,40 @@ def test_readers_without_parallel_workers(prod_url: Any) -> None:
         owner.close()
     assert "Gather" in default_plan and default_setting != "0"
     assert "Gather" not in serial_plan and serial_setting == "0"
+
+
+def test_close_from_another_thread_stops_running_and_queued_work(prod_url: Any) -> None:
+    """What an interrupted restore relies on to leave production at once: close(), called
+    from another thread while a reader runs a long query and more work is queued, cancels the
+    running statement, drops the queued work and closes every connection, in seconds."""
+    owner, exported = _exported(prod_url)
+    try:
+        readers = SnapshotReaders(endpoint("source", prod_url), exported, 1)
+        pid = readers.submit(lambda conn: conn.info.backend_pid).result()
+        started = threading.Event()
+
+        def slow(conn: psycopg.Connection[Any]) -> None:
+            started.set()
+            conn.execute("SELECT pg_sleep(60)")
+
+        running = readers.submit(slow)
+        queued = [readers.submit(lambda conn: conn.execute("SELECT 1")) for _ in range(3)]
+        assert started.wait(10)
+        time.sleep(0.2)  # the statement is on the server
+        begun = time.monotonic()
+        readers.close()
+        assert time.monotonic() - begun < 10
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            running.result()
+        assert all(f.cancelled() for f in queued)
+        for _ in range(50):  # the backend exits just after the client's goodbye
+            if rows(prod_url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)) == [(0,)]:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the reader's backend is still there")
+    finally:
+        owner.close()
 
 
 def test_two_readers_cannot_reach_a_barrier_of_three(prod_url: Any) -> None:

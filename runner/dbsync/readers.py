@@ -79,10 +79,11 @@ class SnapshotReaders:
     def close(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)  # queued work never starts
             for conn in self._all:  # a query still running ends now, not when it would finish
                 with contextlib.suppress(Exception):
                     conn.cancel_safe(timeout=5.0)
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True)
         for conn in self._all:
             if not conn.closed:
                 with contextlib.suppress(psycopg.Error):

@@ -120,6 +120,7 @@ class RestoreRun:
         self.session: PsqlSession | None = None
         self.expected_schema: list[str] = []
         self._fingerprinting: _Background[tuple[fingerprint.Fingerprint, dict[str, int]]] | None = None
+        self._fingerprint_readers: SnapshotReaders | None = None
         self._dumping: _Background[Manifest] | None = None
         self._tee: _Tee | None = None
         self._step: str | None = None
@@ -187,6 +188,7 @@ class RestoreRun:
             return
         if interrupted:
             self._tee.abort()
+            self._stop_fingerprint()  # no manifest will need it: production is left alone
             self._dumping.wait(60)  # the upload is aborted, not left half-written
             return
         self._tee.detach()
@@ -288,11 +290,21 @@ class RestoreRun:
             self.source_ep, self.snapshot, readers_beside(self.settings.jobs), parallel_workers=False
         ) as readers:
             self._tee.drained.wait()
-            if self._dumping is None or self._tee.aborted:
+            if self._dumping is None or self._dumping.error is not None or self._tee.aborted:
                 raise RolledBack("the restore stopped before production was dumped")
+            self._fingerprint_readers = readers
             tables = readers.submit(_dumped_tables)
             taken = fingerprint.take_parallel(readers.submit)
             return taken, fingerprint.counts_from(taken, tables.result())
+
+    def _stop_fingerprint(self) -> None:
+        """Cancel the fingerprint's queries on production (an interrupted run): its readers'
+        running statements are cancelled and their queued ones dropped, so the process exits
+        at once and no production connection outlives the run."""
+        readers = self._fingerprint_readers
+        if readers is not None:
+            with contextlib.suppress(Exception):
+                readers.close()
 
     def _expected(self) -> fingerprint.Fingerprint:
         """Production's fingerprint, waiting for it when it is still being taken."""
@@ -477,7 +489,8 @@ class RestoreRun:
         assert self.manifest is not None
         if problems:
             raise RolledBack(
-                f"reading the backup failed: {redact(str(problems[0]))}; staging was not changed"
+                f"streaming the backup into pg_restore failed: {redact(str(problems[0]))}; "
+                "staging was not changed"
             )
         if code != 0:  # before the digests: pg_restore that stopped early was not fed it all
             time.sleep(0.1)
