@@ -338,3 +338,19 @@ def test_a_backup_fingerprinted_with_md5_by_an_older_dbsync_is_verified_with_md5
     assert proc.returncode == 4, proc.stderr
     assert any(p["name"] == "table" and p["subject"] == name and not p["ok"] for p in report["proofs"])
     assert snapshot(staging).checksum == before.checksum
+
+
+def test_timeouts_meant_for_applications_do_not_stop_a_restore(make_db: Any, tmp_path: Path) -> None:
+    """Both databases carry timeouts a DBA sets for applications (statement_timeout 50ms,
+    idle_in_transaction_session_timeout 100ms): dbsync's whole-table statements and its
+    snapshot held open while the load runs are long by design, so its sessions (and pg_dump's,
+    which does the same) switch them off for themselves; the restore completes and verifies."""
+    prod, staging = make_db(0, "prod"), make_db(2, "uat")
+    for url in (prod, staging):
+        dbname = rows(url, "SELECT current_database()")[0][0]
+        execute(url, f"ALTER DATABASE \"{dbname}\" SET statement_timeout = '50ms'")
+        execute(url, f"ALTER DATABASE \"{dbname}\" SET idle_in_transaction_session_timeout = '100ms'")
+    proc, report = restore(staging, tmp_path, source=prod)
+    ok(proc)
+    assert report["status"] == "committed"
+    assert all(p["ok"] for p in report["proofs"])

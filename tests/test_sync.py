@@ -972,3 +972,19 @@ def test_partitioned_tenant_scoped_table(make_db: Any, tmp_path: Path) -> None:
         assert snapshot(uat).schema_lines == schema_before
     entry = next(t for t in report["tables"] if t["table"] == "apps_audit_event")
     assert entry["rows_excluded_test"] > 0
+
+
+def test_timeouts_meant_for_applications_do_not_stop_a_sync(make_db: Any, tmp_path: Path) -> None:
+    """Both databases carry timeouts a DBA sets for applications (statement_timeout 50ms,
+    idle_in_transaction_session_timeout 100ms): the snapshot on production and the transaction
+    on UAT stay open while the other side works, and COPYs and digests run as long as they
+    take, so dbsync's sessions switch both off for themselves; the sync commits and proves."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    for url in (prod, uat):
+        dbname = rows(url, "SELECT current_database()")[0][0]
+        execute(url, f"ALTER DATABASE \"{dbname}\" SET statement_timeout = '50ms'")
+        execute(url, f"ALTER DATABASE \"{dbname}\" SET idle_in_transaction_session_timeout = '100ms'")
+    proc, report = sync(prod, uat, tmp_path)
+    ok(proc)
+    assert report["status"] == "committed"
+    assert all(p["ok"] for p in report["proofs"])

@@ -26,6 +26,12 @@ SESSION_SETTINGS = (
     # key validation's hash joins go to disk past it too. Memory is taken only as needed, by
     # dbsync's own few connections.
     "SET work_mem = '256MB'",
+    # dbsync's statements (whole-table COPYs and digests) and its transactions (a snapshot
+    # held open while the load runs) are long by design and supervised. A statement or idle
+    # timeout a DBA set on the role or database for applications would stop them half-way;
+    # pg_dump switches both off for its own session for the same reason.
+    "SET statement_timeout = 0",
+    "SET idle_in_transaction_session_timeout = 0",
 )
 
 Connection = psycopg.Connection[tuple[object, ...]]

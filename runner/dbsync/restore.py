@@ -431,7 +431,11 @@ class RestoreRun:
         self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
         lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
         prelude = query("drop_user_objects", create_public="schema|public" in self.expected_schema)
-        session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n")
+        session.send(
+            f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n"
+            # as dbsync's own connections (dbsync.connect), and as pg_restore's script sets next
+            "SET LOCAL statement_timeout = 0;\nSET LOCAL idle_in_transaction_session_timeout = 0;\n"
+        )
         session.send(_render(prelude) + "\n")
         session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)
         # pg_restore writes its SQL straight into psql's stdin: no copy through this process.
