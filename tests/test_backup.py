@@ -213,6 +213,25 @@ def test_failed_restore_leaves_the_target_unchanged(make_db: Any, tmp_path: Path
     assert snapshot(uat).checksum == before.checksum
 
 
+def test_restore_stopped_by_the_target_names_the_targets_reason(make_db: Any, tmp_path: Path) -> None:
+    """A view in another schema depends on a table the backup's restore must drop first: psql
+    stops on the DROP at the start, pg_restore stops reading a 32 MB backup it has barely
+    begun, and the run says why in the server's words (not a broken pipe), exit 4, with the
+    target unchanged."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    execute(uat, "CREATE TABLE public.z_bulk AS SELECT i, repeat(md5(i::text), 200) AS body "
+            "FROM generate_series(1, 5000) AS i")
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url, "--compress", "0")[0])
+    execute(uat, "CREATE SCHEMA reports; CREATE VIEW reports.orders AS SELECT * FROM public.apps_orders_order")
+    before = snapshot(uat)
+    restore = dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, "latest")
+    assert restore.returncode == 4, restore.stderr
+    assert "reports.orders" in restore.stderr and "Broken pipe" not in restore.stderr, restore.stderr
+    assert "Traceback" not in restore.stderr
+    assert snapshot(uat).checksum == before.checksum
+
+
 def test_eleven_runs_leave_the_seven_newest(make_db: Any, tmp_path: Path) -> None:
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     store_url = f"file://{tmp_path}/store"

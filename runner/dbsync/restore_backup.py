@@ -105,6 +105,8 @@ def restore_backup(
             for chunk in chunks:
                 digest.update(chunk)
                 sink.write(chunk)
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its exit code (or psql's) says why
         except BaseException as exc:  # reported by the main thread
             feed_problem.append(exc)
         finally:
@@ -121,22 +123,28 @@ def restore_backup(
             while chunk := restorer.stdout.read(CHUNK):
                 loader.stdin.write(chunk)
         except BrokenPipeError:
-            pass  # psql stopped on an error: its exit code says why
+            # psql stopped on an error: its exit code and message say why. pg_restore, blocked
+            # writing to us, would never read the rest of the backup: stop it, or the feeder
+            # waits for it for ever.
+            restorer.kill()
+            feeder.join()
+            restorer.wait()
+            raise
         feeder.join()
         restore_code = restorer.wait()
         if feed_problem:
             raise RolledBack(
                 f"reading the backup failed: {redact(str(feed_problem[0]))}; the target was not changed"
             )
-        if digest.hexdigest() != manifest.sha256:
-            raise BackupInvalid(
-                f"{backup.folder} changed while it was being restored; the target was not changed"
-            )
-        if restore_code != 0:
+        if restore_code != 0:  # before the digest: a pg_restore that stopped was not fed it all
             threads[0].join()
             message = redact(b"".join(restore_errors).decode(errors="replace").strip())
             raise RolledBack(
                 f"pg_restore failed (exit {restore_code}): {message}; the target was not changed"
+            )
+        if digest.hexdigest() != manifest.sha256:
+            raise BackupInvalid(
+                f"{backup.folder} changed while it was being restored; the target was not changed"
             )
         if loader.poll() is None:
             loader.stdin.write(check)
