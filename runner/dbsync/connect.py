@@ -86,4 +86,6 @@ def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
     with conn.cursor() as cur:
         for statement in SESSION_SETTINGS:
             cur.execute(statement)
+        if conn.info.server_version >= 170000:  # PostgreSQL 17's third timeout (pg_dump 17 too)
+            cur.execute("SET transaction_timeout = 0")
     return conn

@@ -289,10 +289,10 @@ class RestoreRun:
         with SnapshotReaders(
             self.source_ep, self.snapshot, readers_beside(self.settings.jobs), parallel_workers=False
         ) as readers:
+            self._fingerprint_readers = readers  # before the wait: an interrupt can close them
             self._tee.drained.wait()
             if self._dumping is None or self._dumping.error is not None or self._tee.aborted:
                 raise RolledBack("the restore stopped before production was dumped")
-            self._fingerprint_readers = readers
             tables = readers.submit(_dumped_tables)
             taken = fingerprint.take_parallel(readers.submit)
             return taken, fingerprint.counts_from(taken, tables.result())
@@ -426,6 +426,7 @@ class RestoreRun:
 
     def _replace(self) -> None:
         store = self.settings.store
+        assert self.tgt_id is not None
         if self._tee is not None:
             self._await_dump()  # before staging is touched
         self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
@@ -435,6 +436,7 @@ class RestoreRun:
             f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n"
             # as dbsync's own connections (dbsync.connect), and as pg_restore's script sets next
             "SET LOCAL statement_timeout = 0;\nSET LOCAL idle_in_transaction_session_timeout = 0;\n"
+            + ("SET LOCAL transaction_timeout = 0;\n" if self.tgt_id.server_version_num >= 170000 else "")
         )
         session.send(_render(prelude) + "\n")
         session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)

@@ -94,6 +94,14 @@ def restore_backup(
         env=env,
     )
     assert restorer.stdin and restorer.stdout and restorer.stderr and loader.stdin and loader.stderr
+    # psql has opened the transaction: no timeout meant for applications may end it while the
+    # backup is fetched and pg_restore reads its table of contents (pg_restore's script switches
+    # them off too, but only once it starts).
+    with contextlib.suppress(BrokenPipeError):  # psql stopped at once: its exit code says why
+        loader.stdin.write(
+            b"SET LOCAL statement_timeout = 0;\nSET LOCAL idle_in_transaction_session_timeout = 0;\n"
+            + (b"SET LOCAL transaction_timeout = 0;\n" if ident.server_version_num >= 170000 else b"")
+        )
     restore_errors: list[bytes] = []
     load_errors: list[bytes] = []
     threads = [_collect(restorer.stderr, restore_errors), _collect(loader.stderr, load_errors)]
