@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from dbsync.backup import MANIFEST, Backup, Manifest, list_backups, plan_retention, prune
@@ -230,6 +231,28 @@ def test_restore_stopped_by_the_target_names_the_targets_reason(make_db: Any, tm
     assert "reports.orders" in restore.stderr and "Broken pipe" not in restore.stderr, restore.stderr
     assert "Traceback" not in restore.stderr
     assert snapshot(uat).checksum == before.checksum
+
+
+def test_restore_waits_for_the_targets_locks_only_as_long_as_told(make_db: Any, tmp_path: Path) -> None:
+    """An application's open transaction has read a table the backup replaces: the restore
+    waits --lock-timeout for its lock, not for ever (pg_restore's script would drop the table
+    with lock_timeout 0, and every later query on it would queue behind that DROP), then
+    stops with exit 4 and the lock timeout named; the target is unchanged. Once the
+    application's transaction ends, the same restore goes through."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
+    after_sync = snapshot(uat)
+    args = ("backups", "restore", "--backup-store", store_url, "--target", uat, "--lock-timeout", "1")
+    with psycopg.connect(uat) as app:
+        app.execute("SELECT count(*) FROM apps_orders_order").fetchone()  # holds ACCESS SHARE
+        restore = dbsync(*args, "latest")
+        assert restore.returncode == 4, restore.stderr
+        assert "lock timeout" in restore.stderr and "Traceback" not in restore.stderr, restore.stderr
+        app.rollback()
+    assert snapshot(uat).checksum == after_sync.checksum
+    ok(dbsync(*args, "latest"))
+    assert snapshot(uat).checksum != after_sync.checksum
 
 
 def test_eleven_runs_leave_the_seven_newest(make_db: Any, tmp_path: Path) -> None:

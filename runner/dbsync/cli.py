@@ -421,6 +421,13 @@ def backups_prune(
     help="Database to restore into (env: DBSYNC_TARGET_URL).",
 )
 @click.option("--keep-owners", is_flag=True, help="Restore ownership and privileges as dumped.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the locks on the target's tables the restore replaces.",
+)
 @click.argument("ref", default="latest")
 def backups_restore(
     store_url: str,
@@ -429,6 +436,7 @@ def backups_restore(
     series: str | None,
     target: str,
     keep_owners: bool,
+    lock_timeout: float,
     ref: str,
 ) -> None:
     """Restore a backup (REF: run id, folder or 'latest') into TARGET in one transaction.
@@ -440,7 +448,13 @@ def backups_restore(
         from .restore_backup import restore_backup
 
         backup = find_backup(store, ref, series)
-        summary = restore_backup(store, backup, endpoint("target", target), keep_owners=keep_owners)
+        summary = restore_backup(
+            store,
+            backup,
+            endpoint("target", target),
+            keep_owners=keep_owners,
+            lock_timeout_seconds=lock_timeout,
+        )
     except DbsyncError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -23,7 +23,7 @@ from typing import IO
 from psycopg import sql
 
 from .backup import Backup, verify_backup
-from .connect import Endpoint, connect
+from .connect import Connection, Endpoint, connect
 from .errors import BackupInvalid, RolledBack
 from .identity import identify
 from .pgtools import find_tool, server_major, split_secret
@@ -47,6 +47,27 @@ def _check_statement(conn: object, tables: dict[str, int]) -> bytes:
     return "\n".join(lines).encode()
 
 
+def _lock_statement(conn: Connection, tables: dict[str, int], timeout_seconds: float) -> bytes:
+    """LOCK, within ``timeout_seconds``, the target's tables the backup holds, before the
+    restore's script drops them: pg_restore's script sets ``lock_timeout = 0``, and a DROP
+    waiting behind an application's open transaction would wait for ever while every later
+    query on that table queued behind it. A lock not granted in time stops psql: nothing
+    changed, and the error names the lock timeout."""
+    present = []
+    with conn.cursor() as cur:
+        for qualified in tables:
+            schema, _, name = qualified.partition(".")
+            ident = sql.Identifier(schema, name).as_string(conn)
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (ident,))
+            row = cur.fetchone()
+            if row is not None and row[0]:
+                present.append(ident)
+    statement = f"SET LOCAL lock_timeout = '{int(timeout_seconds * 1000)}ms';\n"
+    if present:
+        statement += f"LOCK TABLE {', '.join(present)} IN ACCESS EXCLUSIVE MODE;\n"
+    return statement.encode()
+
+
 def _collect(stream: IO[bytes], into: list[bytes]) -> threading.Thread:
     thread = threading.Thread(target=lambda: into.append(stream.read()), daemon=True)
     thread.start()
@@ -54,7 +75,12 @@ def _collect(stream: IO[bytes], into: list[bytes]) -> threading.Thread:
 
 
 def restore_backup(
-    store: BackupStore, backup: Backup, target: Endpoint, *, keep_owners: bool = False
+    store: BackupStore,
+    backup: Backup,
+    target: Endpoint,
+    *,
+    keep_owners: bool = False,
+    lock_timeout_seconds: float = 30,
 ) -> dict[str, object]:
     """Restore ``backup`` into ``target`` in one transaction; returns a summary for the report."""
     manifest = verify_backup(store, backup)
@@ -62,6 +88,7 @@ def restore_backup(
     try:
         ident = identify(conn)
         check = _check_statement(conn, manifest.tables)
+        lock = _lock_statement(conn, manifest.tables, lock_timeout_seconds)
     finally:
         conn.close()
     major = server_major(ident.server_version_num)
@@ -101,6 +128,7 @@ def restore_backup(
         loader.stdin.write(
             b"SET LOCAL statement_timeout = 0;\nSET LOCAL idle_in_transaction_session_timeout = 0;\n"
             + (b"SET LOCAL transaction_timeout = 0;\n" if ident.server_version_num >= 170000 else b"")
+            + lock
         )
     restore_errors: list[bytes] = []
     load_errors: list[bytes] = []
