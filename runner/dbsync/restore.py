@@ -238,7 +238,8 @@ class RestoreRun:
                 self.snapshot = str(row[0])
             self.report.snapshot = self.snapshot
             # The schema now (extensions are checked below); the table digests, sequences and
-            # large objects on a second connection in the same snapshot, alongside the dump.
+            # large objects on other connections in the same snapshot, once the load has the
+            # whole dump (see _take_fingerprint).
             self.expected_schema = fingerprint.take_schema(self.src)
             self._tee = _Tee()
             self._fingerprinting = _Background(self._take_fingerprint, "dbsync-fingerprint")
