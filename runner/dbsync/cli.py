@@ -94,6 +94,13 @@ def compress_option(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
+def lock_timeout_option(text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--lock-timeout SECONDS (default 30), with the command's own help text."""
+    return click.option(
+        "--lock-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help=text
+    )
+
+
 def report_option(text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """--report FILE, with the command's own help text."""
     return click.option(
@@ -253,13 +260,7 @@ def sync(
 @click.option(
     "--no-target-backup", is_flag=True, help="Do not back staging up before replacing it (explicitly unsafe)."
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for staging's locks.",
-)
+@lock_timeout_option("Seconds to wait for staging's locks.")
 @compress_option
 @jobs_option(
     "Connections reading production at once: pg_dump's, and N-1 (at least one) that take its "
@@ -421,13 +422,7 @@ def backups_prune(
     help="Database to restore into (env: DBSYNC_TARGET_URL).",
 )
 @click.option("--keep-owners", is_flag=True, help="Restore ownership and privileges as dumped.")
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for the locks on the target's tables the restore replaces.",
-)
+@lock_timeout_option("Seconds to wait for the locks on the target's tables the restore replaces.")
 @click.argument("ref", default="latest")
 def backups_restore(
     store_url: str,

@@ -26,13 +26,21 @@ SESSION_SETTINGS = (
     # key validation's hash joins go to disk past it too. Memory is taken only as needed, by
     # dbsync's own few connections.
     "SET work_mem = '256MB'",
-    # dbsync's statements (whole-table COPYs and digests) and its transactions (a snapshot
-    # held open while the load runs) are long by design and supervised. A statement or idle
-    # timeout a DBA set on the role or database for applications would stop them half-way;
-    # pg_dump switches both off for its own session for the same reason.
-    "SET statement_timeout = 0",
-    "SET idle_in_transaction_session_timeout = 0",
 )
+
+
+def timeouts_off(server_version_num: int, *, local: bool = False) -> list[str]:
+    """Statements that switch off, for this session (or with ``local``, this transaction),
+    the timeouts a DBA may set on the role or database for applications. dbsync's statements
+    (whole-table COPYs and digests) and its transactions (a snapshot held open while the load
+    runs) are long by design and supervised; those timeouts would stop them half-way. pg_dump
+    switches them off for its own session for the same reason. PostgreSQL 17 adds the third
+    (older servers reject its name)."""
+    names = ["statement_timeout", "idle_in_transaction_session_timeout"]
+    if server_version_num >= 170000:
+        names.append("transaction_timeout")
+    scope = "SET LOCAL" if local else "SET"
+    return [f"{scope} {name} = 0" for name in names]
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
@@ -84,8 +92,6 @@ def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
             f"cannot connect to the {ep.role} database {ep.description}: {redact(str(exc))}"
         ) from None
     with conn.cursor() as cur:
-        for statement in SESSION_SETTINGS:
+        for statement in (*SESSION_SETTINGS, *timeouts_off(conn.info.server_version)):
             cur.execute(statement)
-        if conn.info.server_version >= 170000:  # PostgreSQL 17's third timeout (pg_dump 17 too)
-            cur.execute("SET transaction_timeout = 0")
     return conn

@@ -66,7 +66,7 @@ from .backup import (
     take_backup,
     verify_backup,
 )
-from .connect import Connection, Endpoint, connect
+from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
@@ -433,12 +433,9 @@ class RestoreRun:
         self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
         lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
         prelude = query("drop_user_objects", create_public="schema|public" in self.expected_schema)
-        session.send(
-            f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n"
-            # as dbsync's own connections (dbsync.connect), and as pg_restore's script sets next
-            "SET LOCAL statement_timeout = 0;\nSET LOCAL idle_in_transaction_session_timeout = 0;\n"
-            + ("SET LOCAL transaction_timeout = 0;\n" if self.tgt_id.server_version_num >= 170000 else "")
-        )
+        # as dbsync's own connections, and as pg_restore's script does after the prelude
+        timeouts = "".join(f"{stmt};\n" for stmt in timeouts_off(self.tgt_id.server_version_num, local=True))
+        session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
         session.send(_render(prelude) + "\n")
         session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)
         # pg_restore writes its SQL straight into psql's stdin: no copy through this process.

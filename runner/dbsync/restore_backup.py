@@ -23,7 +23,7 @@ from typing import IO
 from psycopg import sql
 
 from .backup import Backup, verify_backup
-from .connect import Connection, Endpoint, connect
+from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, RolledBack
 from .identity import identify
 from .pgtools import find_tool, server_major, split_secret
@@ -53,15 +53,10 @@ def _lock_statement(conn: Connection, tables: dict[str, int], timeout_seconds: f
     waiting behind an application's open transaction would wait for ever while every later
     query on that table queued behind it. A lock not granted in time stops psql: nothing
     changed, and the error names the lock timeout."""
-    present = []
+    quoted = [sql.Identifier(*q.split(".", 1)).as_string(conn) for q in sorted(tables)]
     with conn.cursor() as cur:
-        for qualified in tables:
-            schema, _, name = qualified.partition(".")
-            ident = sql.Identifier(schema, name).as_string(conn)
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (ident,))
-            row = cur.fetchone()
-            if row is not None and row[0]:
-                present.append(ident)
+        cur.execute("SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NOT NULL", (quoted,))
+        present = [str(row[0]) for row in cur.fetchall()]
     statement = f"SET LOCAL lock_timeout = '{int(timeout_seconds * 1000)}ms';\n"
     if present:
         statement += f"LOCK TABLE {', '.join(present)} IN ACCESS EXCLUSIVE MODE;\n"
@@ -124,12 +119,9 @@ def restore_backup(
     # psql has opened the transaction: no timeout meant for applications may end it while the
     # backup is fetched and pg_restore reads its table of contents (pg_restore's script switches
     # them off too, but only once it starts).
+    timeouts = "".join(f"{stmt};\n" for stmt in timeouts_off(ident.server_version_num, local=True))
     with contextlib.suppress(BrokenPipeError):  # psql stopped at once: its exit code says why
-        loader.stdin.write(
-            b"SET LOCAL statement_timeout = 0;\nSET LOCAL idle_in_transaction_session_timeout = 0;\n"
-            + (b"SET LOCAL transaction_timeout = 0;\n" if ident.server_version_num >= 170000 else b"")
-            + lock
-        )
+        loader.stdin.write(timeouts.encode() + lock)
     restore_errors: list[bytes] = []
     load_errors: list[bytes] = []
     threads = [_collect(restorer.stderr, restore_errors), _collect(loader.stderr, load_errors)]
