@@ -5,14 +5,18 @@ exactly as it was. Checked with the independent checksums of ``tests.checksum``.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dbsync.psql_session import stopped_reason
 from tests.checksum import snapshot
 from tests.test_sync import dbsync, execute, ok, rows
 
@@ -354,3 +358,76 @@ def test_timeouts_meant_for_applications_do_not_stop_a_restore(make_db: Any, tmp
     ok(proc)
     assert report["status"] == "committed"
     assert all(p["ok"] for p in report["proofs"])
+
+
+def children_named(pid: int, name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if comm == name and int(rest[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def test_a_psql_killed_without_a_word_is_named_as_the_reason(make_db: Any, tmp_path: Path) -> None:
+    """psql killed while the dump streams into it (as the OOM killer does: no message on
+    stderr). The run must say what happened instead of an empty reason after "rolled back:",
+    exit 4 without a traceback, and leave staging unchanged."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    release = tmp_path / "go"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["XDG_DATA_HOME"] = os.path.join(tempfile.gettempdir(), "dbsync-test-xdg")
+    env["DBSYNC_FAULT"] = f"replace.stream:pause={release}"  # pg_restore is writing into psql
+    run = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "dbsync.cli", "restore", "--source", prod, "--target", staging),
+            *("--backup-store", f"file://{tmp_path}/store", "--report", str(tmp_path / "r.json"), "-q"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (psql := children_named(run.pid, "psql")):
+            assert run.poll() is None and time.monotonic() < deadline, "psql never started"
+            time.sleep(0.05)
+        os.kill(psql[0], signal.SIGKILL)
+        release.touch()
+        _, err = run.communicate(timeout=120)
+    finally:
+        release.touch()
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 4, err
+    assert "psql was killed by SIGKILL and wrote no error" in err and "Traceback" not in err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["status"] == "rolled_back" and "SIGKILL" in report["error"]["message"]
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == before.checksum
+
+
+def test_stopped_reason_prefers_the_tools_words() -> None:
+    assert (
+        stopped_reason("psql", 3, "ERROR:  relation x does not exist") == "ERROR:  relation x does not exist"
+    )
+    assert stopped_reason("psql", -9, "") == "psql was killed by SIGKILL and wrote no error"
+    assert stopped_reason("pg_restore", 1, "") == "pg_restore exited with code 1 and wrote no error"
+    assert stopped_reason("psql", None, "") == "psql stopped answering"
+    notices = (
+        "psql:<stdin>:48: NOTICE:  drop cascades to 2 other objects\n"
+        "DETAIL:  drop cascades to table a\ndrop cascades to table b\n"
+        "WARNING:  there is no transaction in progress\n"
+    )
+    assert stopped_reason("psql", -9, notices) == "psql was killed by SIGKILL and wrote no error"
+    error = "psql:<stdin>:90: ERROR:  permission denied for table t\nCONTEXT:  COPY t, line 1"
+    assert stopped_reason("psql", 3, notices + error) == error

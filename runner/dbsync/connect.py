@@ -42,6 +42,7 @@ def timeouts_off(server_version_num: int, *, local: bool = False) -> list[str]:
     scope = "SET LOCAL" if local else "SET"
     return [f"{scope} {name} = 0" for name in names]
 
+
 Connection = psycopg.Connection[tuple[object, ...]]
 
 

@@ -14,6 +14,8 @@ Output lines are collected by a thread (so a full pipe never blocks psql); marke
 from __future__ import annotations
 
 import queue
+import re
+import signal
 import subprocess
 import threading
 import time
@@ -23,6 +25,40 @@ from collections.abc import Iterable
 from .errors import RolledBack
 from .pgtools import Tool, split_secret
 from .redact import redact
+
+# A message's first line, as psql prints it ("psql:<stdin>:48: NOTICE:  ...") or a server
+# message without the location; DETAIL, HINT, CONTEXT and wrapped lines continue the message.
+_SEVERITY = re.compile(r"^(?:\S+:\d+: )?(ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|LOG|DEBUG\d?):")
+_NOT_A_REASON = ("WARNING", "NOTICE", "INFO", "LOG", "DEBUG")
+
+
+def without_notices(text: str) -> str:
+    """``text`` without its NOTICE, WARNING, INFO and LOG messages: the restore's DROP ...
+    CASCADE prints notices on stderr, and those are not why anything stopped."""
+    kept, keep = [], True
+    for line in text.splitlines():
+        if match := _SEVERITY.match(line):
+            keep = not match.group(1).startswith(_NOT_A_REASON)
+        if keep:
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def stopped_reason(tool: str, code: int | None, text: str) -> str:
+    """What a client tool wrote to stderr that says why it stopped, or, when it wrote nothing
+    of the kind (killed by the OOM killer or an operator), how it ended: a report saying only
+    "rolled back:" leaves its reader guessing."""
+    if text := without_notices(text):
+        return text
+    if code is None:
+        return f"{tool} stopped answering"
+    if code < 0:
+        try:
+            how = signal.Signals(-code).name
+        except ValueError:
+            how = f"signal {-code}"
+        return f"{tool} was killed by {how} and wrote no error"
+    return f"{tool} exited with code {code} and wrote no error"
 
 
 class PsqlSession:
@@ -59,22 +95,32 @@ class PsqlSession:
     def error_text(self) -> str:
         return redact(b"".join(self.errors).decode(errors="replace").strip())
 
-    def send(self, data: bytes | str) -> None:
-        """Write to psql; a psql that has stopped (an error with ON_ERROR_STOP) raises RolledBack."""
+    def reason(self) -> str:
+        """Why psql stopped: what it wrote to stderr (the server's own words), or how it ended."""
+        code = self.proc.poll()
+        if code is not None:
+            self._threads[1].join(timeout=2.0)  # stderr read to its end
+        return stopped_reason("psql", code, self.error_text())
+
+    def send(self, data: bytes | str, *, flush: bool = False) -> None:
+        """Write to psql; a psql that has stopped (an error with ON_ERROR_STOP, or killed)
+        raises RolledBack with its reason, whether the write or the flush finds the pipe closed."""
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(data.encode() if isinstance(data, str) else data)
+            if flush:
+                self.proc.stdin.flush()
         except (BrokenPipeError, ValueError):
             self.proc.wait()
             raise RolledBack(
-                f"the restore stopped on an error and was rolled back: {self.error_text()}"
+                f"the restore stopped on an error and was rolled back: {self.reason()}"
             ) from None
 
     def input_fd(self) -> int:
         """psql's stdin, for a child process to write into directly (after :meth:`ask`, which
         flushes what was sent; nothing else may write until that child has exited)."""
+        self.send(b"", flush=True)
         assert self.proc.stdin is not None
-        self.proc.stdin.flush()
         return self.proc.stdin.fileno()
 
     def send_stream(self, chunks: Iterable[bytes]) -> None:
@@ -84,9 +130,7 @@ class PsqlSession:
     def ask(self, statements: str, timeout: float = 3600.0) -> list[str]:
         """Run ``statements`` and return the lines they print (between fresh markers)."""
         begin, end = f"__dbsync_{uuid.uuid4().hex}__", f"__dbsync_{uuid.uuid4().hex}__"
-        self.send(f"\\echo {begin}\n{statements}\n\\echo {end}\n")
-        assert self.proc.stdin is not None
-        self.proc.stdin.flush()
+        self.send(f"\\echo {begin}\n{statements}\n\\echo {end}\n", flush=True)
         answer: list[str] | None = None
         deadline = time.monotonic() + timeout
         while True:
@@ -98,7 +142,7 @@ class PsqlSession:
                 continue
             if line is None:
                 self.proc.wait()
-                raise RolledBack(f"the restore stopped on an error and was rolled back: {self.error_text()}")
+                raise RolledBack(f"the restore stopped on an error and was rolled back: {self.reason()}")
             if line == begin:
                 answer = []
             elif line == end and answer is not None:
@@ -114,7 +158,7 @@ class PsqlSession:
         self.proc.stdin.close()
         code = self.proc.wait()
         if code != 0:
-            raise RolledBack(f"COMMIT failed: {self.error_text()}")
+            raise RolledBack(f"COMMIT failed: {self.reason()}")
 
     def abandon(self) -> None:
         """Kill psql before it reads COMMIT: the server rolls the transaction back."""

@@ -71,7 +71,7 @@ from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .progress import Progress
-from .psql_session import PsqlSession
+from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact
 from .report import Proof, Report
@@ -498,9 +498,11 @@ class RestoreRun:
             )
         if code != 0:  # before the digests: pg_restore that stopped early was not fed it all
             time.sleep(0.1)
-            message = redact(b"".join(errors).decode(errors="replace").strip())
-            if session.proc.poll() is not None and session.error_text():
-                message = f"psql stopped: {session.error_text()}"  # the server's own reason
+            message = stopped_reason(
+                "pg_restore", code, redact(b"".join(errors).decode(errors="replace").strip())
+            )
+            if session.proc.poll() is not None:
+                message = f"psql stopped: {session.reason()}"  # the server's own reason, or the kill
             raise RolledBack(f"pg_restore failed (exit {code}): {message}; staging was not changed")
         if digest.hexdigest() != self.manifest.sha256:
             raise BackupInvalid(

@@ -27,6 +27,7 @@ from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, RolledBack
 from .identity import identify
 from .pgtools import find_tool, server_major, split_secret
+from .psql_session import stopped_reason
 from .redact import redact
 from .store import CHUNK, BackupStore
 
@@ -166,7 +167,9 @@ def restore_backup(
             )
         if restore_code != 0:  # before the digest: a pg_restore that stopped was not fed it all
             threads[0].join()
-            message = redact(b"".join(restore_errors).decode(errors="replace").strip())
+            message = stopped_reason(
+                "pg_restore", restore_code, redact(b"".join(restore_errors).decode(errors="replace").strip())
+            )
             raise RolledBack(
                 f"pg_restore failed (exit {restore_code}): {message}; the target was not changed"
             )
@@ -180,13 +183,17 @@ def restore_backup(
         load_code = loader.wait()
         threads[1].join()
         if load_code != 0:
-            message = redact(b"".join(load_errors).decode(errors="replace").strip())
+            message = stopped_reason(
+                "psql", load_code, redact(b"".join(load_errors).decode(errors="replace").strip())
+            )
             raise RolledBack(f"the restore failed and was rolled back: {message}")
         committed = True
     except BrokenPipeError:
         load_code = loader.wait()
         threads[1].join()
-        message = redact(b"".join(load_errors).decode(errors="replace").strip())
+        message = stopped_reason(
+            "psql", load_code, redact(b"".join(load_errors).decode(errors="replace").strip())
+        )
         raise RolledBack(f"the restore failed and was rolled back: {message}") from None
     finally:
         if not committed:
