@@ -974,6 +974,78 @@ def test_partitioned_tenant_scoped_table(make_db: Any, tmp_path: Path) -> None:
     assert entry["rows_excluded_test"] > 0
 
 
+def test_foreign_keys_declared_on_each_partition(make_db: Any, tmp_path: Path) -> None:
+    """pagila's way: a partitioned table without a tenant column whose foreign keys are declared
+    on each partition, not on the table. They scope it as keys on the table would: production's
+    test tenants' events stay out, UAT's test tenants' events are kept (before the fix the table
+    was planned "global" and those were deleted), and each event's creator is remapped to the
+    target's user of the same username exactly once (one key per partition is one relationship).
+    The per-partition keys are dropped, re-added and proven on their own partitions: the schema
+    is unchanged. Run twice."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    ddl = """
+        CREATE TABLE apps_audit_event (
+            id bigint NOT NULL,
+            customer_id bigint NOT NULL,
+            created_by_id integer,
+            happened_on date NOT NULL,
+            what text,
+            PRIMARY KEY (id, happened_on)
+        ) PARTITION BY RANGE (happened_on);
+        CREATE TABLE apps_audit_event_2024 PARTITION OF apps_audit_event
+            FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE apps_audit_event_other PARTITION OF apps_audit_event DEFAULT;
+    """
+    for part in ("apps_audit_event_2024", "apps_audit_event_other"):
+        ddl += f"""
+        ALTER TABLE {part} ADD CONSTRAINT {part}_customer_fk FOREIGN KEY (customer_id)
+            REFERENCES apps_customers_customer (id) DEFERRABLE INITIALLY DEFERRED;
+        ALTER TABLE {part} ADD CONSTRAINT {part}_created_by_fk FOREIGN KEY (created_by_id)
+            REFERENCES auth_user (id) DEFERRABLE INITIALLY DEFERRED;
+        """
+    execute(prod, ddl)
+    execute(uat, ddl)
+    fill = (
+        "INSERT INTO apps_audit_event SELECT {base} + row_number() OVER (), c.id, c.owner_id, v.d, "
+        "'{side} ' || t.schema_name FROM apps_customers_customer c "
+        "JOIN apps_tenants_tenant t ON t.id = c.tenant_id, (VALUES {dates}) AS v(d)"
+    )
+    execute(prod, fill.format(base=0, side="prod", dates="(date '2024-03-01'), (date '2023-05-05')"))
+    execute(uat, fill.format(base=1000000, side="uat", dates="(date '2024-06-01'), (date '2022-01-01')"))
+    events = (
+        "SELECT t.schema_name, c.email, e.happened_on, e.what FROM apps_audit_event e "
+        "JOIN apps_customers_customer c ON c.id = e.customer_id "
+        "JOIN apps_tenants_tenant t ON t.id = c.tenant_id WHERE {where}"
+    )
+    # Each event's creator is its customer's owner: the customer's owner_id goes through the
+    # same user map, so after a sync the two must still agree (a map applied twice would not).
+    creator_is_owner = (
+        "SELECT count(*) FILTER (WHERE e.created_by_id IS DISTINCT FROM c.owner_id), "
+        "count(e.created_by_id) FROM apps_audit_event e JOIN apps_customers_customer c ON c.id = e.customer_id"
+    )
+    prod_real = Counter(rows(prod, events.format(where=f"NOT (t.{TEST_TENANTS})")))
+    uat_test = Counter(rows(uat, events.format(where=f"t.{TEST_TENANTS}")))
+    assert prod_real and uat_test
+    schema_before = snapshot(uat).schema_lines
+
+    for _ in range(2):
+        proc, report = sync(prod, uat, tmp_path)
+        ok(proc)
+        assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+        entry = next(t for t in report["tables"] if t["table"] == "apps_audit_event")
+        assert entry["role"] == "scoped"
+        assert Counter(rows(uat, events.format(where=f"NOT (t.{TEST_TENANTS})"))) == prod_real
+        assert Counter(rows(uat, events.format(where=f"t.{TEST_TENANTS}"))) == uat_test
+        assert rows(uat, "SELECT count(*) FROM apps_audit_event WHERE what LIKE 'prod test\\_%'") == [(0,)]
+        mismatched, with_creator = rows(uat, creator_is_owner)[0]
+        assert mismatched == 0 and with_creator > 0
+        proven = {p["subject"] for p in report["proofs"] if p["name"] == "foreign_key"}
+        assert {
+            f"apps_audit_event_{y}.apps_audit_event_{y}_customer_fk" for y in ("2024", "other")
+        } <= proven
+        assert snapshot(uat).schema_lines == schema_before
+
+
 def test_timeouts_meant_for_applications_do_not_stop_a_sync(make_db: Any, tmp_path: Path) -> None:
     """Both databases carry timeouts a DBA sets for applications (statement_timeout 50ms,
     idle_in_transaction_session_timeout 100ms): the snapshot on production and the transaction

@@ -76,9 +76,24 @@ class ForeignKey:
     on_delete: str  # pg_constraint.confdeltype: a, r, c, n, d
     validated: bool
     definition: str = ""  # pg_get_constraintdef: to re-create it exactly
+    # A key declared on a partition: ``table`` (and ``ref_table``) name the partitioned root,
+    # through which dbsync plans, reads and writes the rows; ``holder`` (``ref_holder``) the
+    # partition that holds the constraint, for its DDL and its proof.
+    holder: TableName | None = None
+    ref_holder: TableName | None = None
+
+    @property
+    def on(self) -> TableName:
+        """The relation the constraint is declared on."""
+        return self.holder or self.table
+
+    @property
+    def ref_on(self) -> TableName:
+        """The relation the constraint references."""
+        return self.ref_holder or self.ref_table
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.table}.{','.join(self.columns)} -> {self.ref_table})"
+        return f"{self.name} ({self.on}.{','.join(self.columns)} -> {self.ref_on})"
 
 
 @dataclass(frozen=True)
@@ -163,12 +178,19 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
             if row["type"] == "p":
                 pks[name] = columns
         else:
+            ref = TableName(row["ref_schema"], row["ref_table"])
+            root = TableName(row["root_schema"], row["root_table"]) if row["root_table"] else None
+            ref_root = (
+                TableName(row["ref_root_schema"], row["ref_root_table"]) if row["ref_root_table"] else None
+            )
             fks.append(
                 ForeignKey(
                     name=row["name"],
-                    table=name,
+                    table=root or name,
+                    holder=name if root else None,
                     columns=columns,
-                    ref_table=TableName(row["ref_schema"], row["ref_table"]),
+                    ref_table=ref_root or ref,
+                    ref_holder=ref if ref_root else None,
                     ref_columns=tuple(row["ref_columns"]),
                     deferrable=row["deferrable"],
                     on_delete=row["on_delete"],

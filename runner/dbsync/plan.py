@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, UniqueKey
@@ -266,7 +266,9 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         warnings.append("table(s) only in the target, left untouched: " + ", ".join(map(str, untouched)))
     copy_columns = {n: _compare_columns(source.tables[n], target.tables[n]) for n in synced}
 
-    fks = [fk for fk in target.foreign_keys if fk.table in target.tables and fk.ref_table in target.tables]
+    tables = target.tables
+    declared = [fk for fk in target.foreign_keys if fk.table in tables and fk.ref_table in tables]
+    fks = _one_per_relationship(declared)
     internal = [fk for fk in fks if fk.table in synced_set and fk.ref_table in synced_set]
     outside = [fk for fk in fks if fk.table not in synced_set and fk.ref_table in synced_set]
     into_excluded = [fk for fk in fks if fk.table in synced_set and fk.ref_table in excluded_set]
@@ -288,8 +290,9 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
     # generic relation belong to whatever tenant their object belongs to.
     scoped = descendants({tenant_name} | {g.table for g in generic}, ((e.parent, e.child) for e in edges))
 
-    # Outside tables must not lose rows or have rows changed behind their back.
-    for fk in outside:
+    # Outside tables must not lose rows or have rows changed behind their back (every declared
+    # copy of a key is checked: one partition's may cascade where the others do not).
+    for fk in (f for f in declared if f.table not in synced_set and f.ref_table in synced_set):
         if fk.on_delete in ("c", "n", "d"):
             action = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[fk.on_delete]
             raise Refused(
@@ -498,6 +501,26 @@ def _generic_relations(
             table.column(declared.object_id_column).type,  # type: ignore[union-attr]
         )
     return tuple(found[n] for n in sorted(found))
+
+
+def _one_per_relationship(fks: list[ForeignKey]) -> list[ForeignKey]:
+    """The foreign keys as relationships between tables. A key declared on each partition of a
+    table instead of once on the table (pagila's payment) reaches the plan once per partition,
+    each lifted to the partitioned table: one relationship, planned once (a remap applied once
+    per partition would map ids already mapped). Its copies stay in the catalog, each dropped,
+    re-added and proven on its own partition. The one kept is NOT DEFERRABLE if any copy is, so
+    the load order satisfies them all."""
+    kept: dict[tuple[object, ...], ForeignKey] = {}
+    result: list[ForeignKey] = []
+    for fk in fks:
+        relationship = (fk.table, fk.columns, fk.ref_table, fk.ref_columns)
+        first = kept.get(relationship)
+        if first is None or (fk.holder is None and fk.ref_holder is None):
+            kept.setdefault(relationship, fk)
+            result.append(fk)
+        elif first.deferrable and not fk.deferrable:
+            result[result.index(first)] = kept[relationship] = replace(first, deferrable=False)
+    return result
 
 
 def _truncatable(synced: set[TableName], fks: list[ForeignKey]) -> frozenset[TableName]:

@@ -1710,7 +1710,7 @@ class SyncRun:
                 for fk in keys:
                     cur.execute(
                         sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                            fk.table.ident, sql.Identifier(fk.name)
+                            fk.on.ident, sql.Identifier(fk.name)
                         )
                     )
         except psycopg.errors.InsufficientPrivilege:
@@ -1731,23 +1731,23 @@ class SyncRun:
                 with self.tgt.transaction():
                     cur.execute(
                         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                            fk.table.ident, sql.Identifier(fk.name), sql.SQL(fk.definition)
+                            fk.on.ident, sql.Identifier(fk.name), sql.SQL(fk.definition)
                         )
                     )
             except psycopg.errors.ForeignKeyViolation as exc:
                 failed.append(fk)
-                self._proof("foreign_key", f"{fk.table}.{fk.name}", False, _db_message(exc))
+                self._proof("foreign_key", f"{fk.on}.{fk.name}", False, _db_message(exc))
             else:
-                self.state.validated_keys.add((fk.table, fk.name))
+                self.state.validated_keys.add((fk.on, fk.name))
                 self._proof(
                     "foreign_key",
-                    f"{fk.table}.{fk.name}",
+                    f"{fk.on}.{fk.name}",
                     True,
                     "every row checked by PostgreSQL when re-added",
                 )
         if failed:
             raise ProofFailed(
-                f"{len(failed)} foreign key(s) violated, first {failed[0].table}.{failed[0].name}; "
+                f"{len(failed)} foreign key(s) violated, first {failed[0].on}.{failed[0].name}; "
                 "the target transaction was rolled back"
             )
         if keys:
@@ -2015,23 +2015,23 @@ class SyncRun:
         for fk in self.target_catalog.foreign_keys:
             if fk.table not in synced and fk.ref_table not in synced:
                 continue
-            if (fk.table, fk.name) in self.state.validated_keys:
+            if (fk.on, fk.name) in self.state.validated_keys:
                 continue  # proven over every row when it was re-added (see _restore_foreign_keys)
             violations = _scalar(
                 cur,
                 query(
                     "select_fk_violations",
-                    table=fk.table.ident,
-                    ref_table=fk.ref_table.ident,
+                    table=fk.on.ident,
+                    ref_table=fk.ref_on.ident,
                     not_null=not_null("c", fk.columns),
                     match=equal("p", fk.ref_columns, "c", fk.columns),
                 ),
             )
             self._proof(
                 "foreign_key",
-                f"{fk.table}.{fk.name}",
+                f"{fk.on}.{fk.name}",
                 violations == 0,
-                f"{violations} row(s) reference a missing {fk.ref_table} row",
+                f"{violations} row(s) reference a missing {fk.ref_on} row",
             )
 
     # -- 13. commit --------------------------------------------------------------------------
