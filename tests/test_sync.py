@@ -1040,10 +1040,59 @@ def test_foreign_keys_declared_on_each_partition(make_db: Any, tmp_path: Path) -
         mismatched, with_creator = rows(uat, creator_is_owner)[0]
         assert mismatched == 0 and with_creator > 0
         proven = {p["subject"] for p in report["proofs"] if p["name"] == "foreign_key"}
-        assert {
-            f"apps_audit_event_{y}.apps_audit_event_{y}_customer_fk" for y in ("2024", "other")
-        } <= proven
+        assert {f"apps_audit_event_{y}.apps_audit_event_{y}_customer_fk" for y in ("2024", "other")} <= proven
         assert snapshot(uat).schema_lines == schema_before
+
+
+def test_referenced_row_of_a_table_without_other_unique_keys_is_kept_when_it_differs(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """UAT's test customers reference rows of a global table that has no unique key but its id
+    (pagila's address). Production has rows under the same ids: one with the same values (the
+    reference holds, production's row serves), one with other values (another street: the test
+    customer must keep its own, re-keyed since production uses the id), and UAT has one of its
+    own. Before the fix the second was taken for production's row and the test customer moved
+    to production's street. Production's rows all arrive under their ids."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    ddl = """
+        CREATE TABLE apps_geo_address (id integer PRIMARY KEY, street text NOT NULL, extra json);
+        ALTER TABLE apps_customers_customer ADD COLUMN address_id integer
+            REFERENCES apps_geo_address DEFERRABLE INITIALLY DEFERRED;
+    """
+    execute(prod, ddl)
+    execute(uat, ddl)
+    execute(
+        prod, "INSERT INTO apps_geo_address SELECT i, 'prod street ' || i, '{}' FROM generate_series(1, 3) i"
+    )
+    execute(prod, "UPDATE apps_customers_customer SET address_id = 1 + id % 3")
+    execute(
+        uat,
+        """
+        INSERT INTO apps_geo_address VALUES (1, 'prod street 1', '{}'), (2, 'uat street 2', '{}'),
+                                            (50, 'uat street 50', NULL);
+        UPDATE apps_customers_customer c SET address_id = (ARRAY[1, 2, 50])[1 + c.id % 3]
+        FROM apps_tenants_tenant t WHERE t.id = c.tenant_id AND t.schema_name LIKE 'test\\_%';
+        """,
+    )
+    where_lives = (
+        "SELECT c.email, a.street FROM apps_customers_customer c "
+        "JOIN apps_tenants_tenant t ON t.id = c.tenant_id "
+        "LEFT JOIN apps_geo_address a ON a.id = c.address_id WHERE t.{}"
+    )
+    test_customers = Counter(rows(uat, where_lives.format(TEST_TENANTS)))
+    assert {street for _, street in test_customers} == {"prod street 1", "uat street 2", "uat street 50"}
+    prod_addresses = rows(prod, "SELECT id, street FROM apps_geo_address ORDER BY id")
+
+    for _ in range(2):
+        proc, report = sync(prod, uat, tmp_path)
+        ok(proc)
+        assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+        assert Counter(rows(uat, where_lives.format(TEST_TENANTS))) == test_customers
+        assert (
+            rows(uat, "SELECT id, street FROM apps_geo_address WHERE id <= 3 ORDER BY id") == prod_addresses
+        )
+        # production's address 1 serves the test customers that had the same row: not duplicated
+        assert rows(uat, "SELECT count(*) FROM apps_geo_address WHERE street = 'prod street 1'") == [(1,)]
 
 
 def test_timeouts_meant_for_applications_do_not_stop_a_sync(make_db: Any, tmp_path: Path) -> None:

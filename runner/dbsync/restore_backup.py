@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from psycopg import sql
@@ -29,6 +29,7 @@ from .identity import identify
 from .pgtools import find_tool, server_major, split_secret
 from .psql_session import stopped_reason
 from .redact import redact
+from .sqlfiles import query
 from .store import CHUNK, BackupStore
 
 
@@ -64,6 +65,39 @@ def _lock_statement(conn: Connection, tables: dict[str, int], timeout_seconds: f
     return statement.encode()
 
 
+def _inherited_constraint_drops(conn: Connection) -> set[bytes]:
+    with conn.cursor() as cur:
+        cur.execute(query("select_inherited_constraint_drops"))
+        return {str(row[0]).encode() for row in cur.fetchall()}
+
+
+def _without_lines(chunks: Iterable[bytes], skip: set[bytes]) -> Iterator[bytes]:
+    """pg_restore's script without the lines in ``skip``, looked for in its leading part only:
+    the --clean DROPs come first, without the "-- Name: ...; Type: ..." header every created
+    object has (they are interleaved with CREATE OR REPLACE VIEW placeholders, so a CREATE
+    does not end them). From the first header on (function bodies, COPY data) everything
+    passes through untouched, chunk by chunk."""
+    stream = iter(chunks)
+    if not skip:
+        yield from stream
+        return
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        kept: list[bytes] = []
+        for index, line in enumerate(lines):
+            if line.startswith((b"-- Name: ", b"-- Data for Name: ")):
+                rest = b"\n".join([*lines[index:], pending])
+                yield b"".join(kept) + rest
+                yield from stream
+                return
+            if line not in skip:
+                kept.append(line + b"\n")
+        yield b"".join(kept)
+    yield pending
+
+
 def _collect(stream: IO[bytes], into: list[bytes]) -> threading.Thread:
     thread = threading.Thread(target=lambda: into.append(stream.read()), daemon=True)
     thread.start()
@@ -85,6 +119,7 @@ def restore_backup(
         ident = identify(conn)
         check = _check_statement(conn, manifest.tables)
         lock = _lock_statement(conn, manifest.tables, lock_timeout_seconds)
+        skip = _inherited_constraint_drops(conn)
     finally:
         conn.close()
     major = server_major(ident.server_version_num)
@@ -149,7 +184,8 @@ def restore_backup(
     committed = False
     try:
         try:
-            while chunk := restorer.stdout.read(CHUNK):
+            script = iter(lambda: restorer.stdout.read(CHUNK), b"")  # type: ignore[union-attr]
+            for chunk in _without_lines(script, skip):
                 loader.stdin.write(chunk)
         except BrokenPipeError:
             # psql stopped on an error: its exit code and message say why. pg_restore, blocked

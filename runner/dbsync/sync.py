@@ -1191,14 +1191,23 @@ class SyncRun:
         keys = [
             u.columns for u in tp.table.uniques if not u.primary and set(u.columns) <= set(tp.copy_columns)
         ]
-        same = sql.SQL(" AND ").join(
-            [sql.SQL("true")]
-            + [
+        if keys:  # the unique keys say which entity a row is: production's version replaces it
+            same = sql.SQL(" AND ").join(
                 sql.SQL("{} IS NOT DISTINCT FROM {}").format(sql.Identifier("s", c), sql.Identifier("r", c))
                 for key in keys
                 for c in key
-            ]
-        )
+            )
+        else:
+            # Only the id says which entity it is, and an id says little across two databases
+            # (pagila's address 334 is another street in UAT): the same row is the same values,
+            # compared as text (also for types without an equality operator, such as json).
+            # Otherwise the row is UAT's own: kept, and re-keyed if production uses its id.
+            # Columns remapped later (a creator's user id) differ by design and are left out.
+            remapped = {r.column for r in tp.remaps}
+            compared = [c for c in tp.copy_columns if c not in remapped]
+            same = sql.SQL("ROW({})::text IS NOT DISTINCT FROM ROW({})::text").format(
+                columns(compared, "s"), columns(compared, "r")
+            )
         cur.execute(query("delete_same_rows", set=pset, stage=stage, pk=pk, same_keys=same))
         if not keys:
             return
