@@ -476,3 +476,9 @@ def test_stopped_reason_prefers_the_tools_words() -> None:
     assert stopped_reason("psql", -9, notices) == "psql was killed by SIGKILL and wrote no error"
     error = "psql:<stdin>:90: ERROR:  permission denied for table t\nCONTEXT:  COPY t, line 1"
     assert stopped_reason("psql", 3, notices + error) == error
+    lost = "psql:<stdin>:91: server closed the connection unexpectedly\npsql:<stdin>:91: error: connection to server was lost"
+    assert stopped_reason("psql", 2, notices + lost) == lost
+    assert (
+        stopped_reason("pg_restore", 1, notices + "pg_restore: error: could not read")
+        == "pg_restore: error: could not read"
+    )

@@ -1095,6 +1095,42 @@ def test_referenced_row_of_a_table_without_other_unique_keys_is_kept_when_it_dif
         assert rows(uat, "SELECT count(*) FROM apps_geo_address WHERE street = 'prod street 1'") == [(1,)]
 
 
+def test_referenced_row_that_cannot_be_rekeyed_follows_production_with_a_warning(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """The same id with other values, in a global table without another unique key whose key
+    is text (a currency code): the row cannot be kept beside production's under a new id, so
+    the id decides, as before the same-values rule: the sync commits (it is not refused), the
+    test customers' references see production's rate, and a warning counts them."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    ddl = """
+        CREATE TABLE apps_geo_currency (code char(3) PRIMARY KEY, rate numeric NOT NULL);
+        ALTER TABLE apps_customers_customer ADD COLUMN currency_code char(3)
+            REFERENCES apps_geo_currency DEFERRABLE INITIALLY DEFERRED;
+    """
+    execute(prod, ddl)
+    execute(uat, ddl)
+    execute(prod, "INSERT INTO apps_geo_currency VALUES ('EUR', 1.2), ('USD', 1)")
+    execute(
+        uat,
+        """
+        INSERT INTO apps_geo_currency VALUES ('EUR', 1.1), ('USD', 1);
+        UPDATE apps_customers_customer c SET currency_code = 'EUR'
+        FROM apps_tenants_tenant t WHERE t.id = c.tenant_id AND t.schema_name LIKE 'test\\_%';
+        """,
+    )
+    proc, report = sync(prod, uat, tmp_path)
+    ok(proc)
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+    assert rows(uat, "SELECT code, rate::text FROM apps_geo_currency ORDER BY code") == [
+        ("EUR", "1.2"),
+        ("USD", "1"),
+    ]
+    assert any("apps_geo_currency" in w and "production's values" in w for w in report["warnings"]), report[
+        "warnings"
+    ]
+
+
 def test_timeouts_meant_for_applications_do_not_stop_a_sync(make_db: Any, tmp_path: Path) -> None:
     """Both databases carry timeouts a DBA sets for applications (statement_timeout 50ms,
     idle_in_transaction_session_timeout 100ms): the snapshot on production and the transaction

@@ -296,13 +296,13 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         if fk.on_delete in ("c", "n", "d"):
             action = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[fk.on_delete]
             raise Refused(
-                f"foreign key {fk.name} of {fk.table} (not synced) references synced table "
+                f"foreign key {fk.name} of {fk.on} (not synced) references synced table "
                 f"{fk.ref_table} with ON DELETE {action}: replacing {fk.ref_table}'s rows would "
                 f"change {fk.table}. Exclude {fk.ref_table} or change the constraint."
             )
         if not fk.deferrable:
             raise Refused(
-                f"foreign key {fk.name} of {fk.table} (not synced) references synced table "
+                f"foreign key {fk.name} of {fk.on} (not synced) references synced table "
                 f"{fk.ref_table} and is NOT DEFERRABLE, so its rows cannot be replaced in one "
                 "transaction; make the constraint DEFERRABLE or exclude the table"
             )
@@ -512,7 +512,8 @@ def _one_per_relationship(fks: list[ForeignKey]) -> list[ForeignKey]:
     the load order satisfies them all."""
     kept: dict[tuple[object, ...], ForeignKey] = {}
     result: list[ForeignKey] = []
-    for fk in fks:
+    # keys declared on the table itself first: a partition's copy after one is the same relationship
+    for fk in sorted(fks, key=lambda f: f.holder is not None or f.ref_holder is not None):
         relationship = (fk.table, fk.columns, fk.ref_table, fk.ref_columns)
         first = kept.get(relationship)
         if first is None or (fk.holder is None and fk.ref_holder is None):

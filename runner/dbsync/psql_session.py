@@ -26,19 +26,26 @@ from .errors import RolledBack
 from .pgtools import Tool, split_secret
 from .redact import redact
 
-# A message's first line, as psql prints it ("psql:<stdin>:48: NOTICE:  ...") or a server
-# message without the location; DETAIL, HINT, CONTEXT and wrapped lines continue the message.
+# A message's first line: one psql prints with its input location ("psql:<stdin>:48:
+# NOTICE:  ...", or psql's own "psql:<stdin>:48: server closed the connection unexpectedly"),
+# a server message with its severity, or a tool's own ("pg_restore: error: ..."). DETAIL, HINT,
+# CONTEXT and wrapped lines continue the message before them.
+_LOCATED = re.compile(r"^\S+:\d+: ")
 _SEVERITY = re.compile(r"^(?:\S+:\d+: )?(ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|LOG|DEBUG\d?):")
+_TOOL = re.compile(r"^(?:psql|pg_restore|pg_dump): ")
 _NOT_A_REASON = ("WARNING", "NOTICE", "INFO", "LOG", "DEBUG")
 
 
 def without_notices(text: str) -> str:
     """``text`` without its NOTICE, WARNING, INFO and LOG messages: the restore's DROP ...
-    CASCADE prints notices on stderr, and those are not why anything stopped."""
+    CASCADE prints notices on stderr, and those are not why anything stopped. Every other
+    message is kept, psql's own (a lost connection) included."""
     kept, keep = [], True
     for line in text.splitlines():
         if match := _SEVERITY.match(line):
             keep = not match.group(1).startswith(_NOT_A_REASON)
+        elif _LOCATED.match(line) or _TOOL.match(line):
+            keep = True
         if keep:
             kept.append(line)
     return "\n".join(kept).strip()

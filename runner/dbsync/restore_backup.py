@@ -67,6 +67,7 @@ def _lock_statement(conn: Connection, tables: dict[str, int], timeout_seconds: f
 
 def _inherited_constraint_drops(conn: Connection) -> set[bytes]:
     with conn.cursor() as cur:
+        cur.execute("SET quote_all_identifiers = off")  # format('%I') must quote as pg_dump does
         cur.execute(query("select_inherited_constraint_drops"))
         return {str(row[0]).encode() for row in cur.fetchall()}
 

@@ -1191,6 +1191,7 @@ class SyncRun:
         keys = [
             u.columns for u in tp.table.uniques if not u.primary and set(u.columns) <= set(tp.copy_columns)
         ]
+        same: sql.Composable
         if keys:  # the unique keys say which entity a row is: production's version replaces it
             same = sql.SQL(" AND ").join(
                 sql.SQL("{} IS NOT DISTINCT FROM {}").format(sql.Identifier("s", c), sql.Identifier("r", c))
@@ -1201,13 +1202,31 @@ class SyncRun:
             # Only the id says which entity it is, and an id says little across two databases
             # (pagila's address 334 is another street in UAT): the same row is the same values,
             # compared as text (also for types without an equality operator, such as json).
-            # Otherwise the row is UAT's own: kept, and re-keyed if production uses its id.
+            # Otherwise the row is UAT's own: kept, and re-keyed since production uses its id.
             # Columns remapped later (a creator's user id) differ by design and are left out.
             remapped = {r.column for r in tp.remaps}
             compared = [c for c in tp.copy_columns if c not in remapped]
             same = sql.SQL("ROW({})::text IS NOT DISTINCT FROM ROW({})::text").format(
                 columns(compared, "s"), columns(compared, "r")
             )
+            if tp.rekey is None or any(fk.ref_table == tp.name for fk in self.plan.outside_fks):
+                # A row that cannot be re-keyed (a text key; tables dbsync does not write
+                # reference the id) cannot be kept beside production's: the id decides, as it
+                # did before, and the report says how many references now see other values.
+                differ = _scalar(
+                    cur,
+                    sql.SQL("SELECT count(*) FROM {} AS r JOIN {} AS s ON s.{} = r.{} WHERE NOT ({})").format(
+                        temp(pset), stage, sql.Identifier(pk), sql.Identifier(pk), same
+                    ),
+                )
+                if differ:
+                    self.report.warnings.append(
+                        f"{differ} row(s) of {tp.name} that the test tenants' rows reference differ "
+                        "from production's row with the same id, and cannot be kept beside it "
+                        "(their key cannot be re-keyed, or tables dbsync does not write reference "
+                        "it): those references now see production's values"
+                    )
+                same = sql.SQL("true")
         cur.execute(query("delete_same_rows", set=pset, stage=stage, pk=pk, same_keys=same))
         if not keys:
             return
