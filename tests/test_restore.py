@@ -405,17 +405,21 @@ def test_timeouts_meant_for_applications_do_not_stop_a_restore(make_db: Any, tmp
     assert all(p["ok"] for p in report["proofs"])
 
 
-def children_named(pid: int, name: str) -> list[int]:
+def children_named(pid: int, name: str, argument: str) -> list[int]:
+    """Child processes of ``pid`` running ``name`` with ``argument`` on their command line (the
+    restore's psql session reads --file=-; the `psql --version` dbsync runs to check the tool
+    must not be taken for it)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        if comm == name and int(rest[1]) == pid:
+        if comm == name and int(rest[1]) == pid and argument.encode() in argv:
             found.append(int(entry))
     return found
 
@@ -442,7 +446,7 @@ def test_a_psql_killed_without_a_word_is_named_as_the_reason(make_db: Any, tmp_p
     )
     try:
         deadline = time.monotonic() + 60
-        while not (psql := children_named(run.pid, "psql")):
+        while not (psql := children_named(run.pid, "psql", "--file=-")):
             assert run.poll() is None and time.monotonic() < deadline, "psql never started"
             time.sleep(0.05)
         os.kill(psql[0], signal.SIGKILL)
