@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import faults
 from .errors import BackupInvalid, RolledBack, StoreError
 from .pgtools import Tool, split_secret
-from .redact import redact
+from .redact import redact_output
 from .store import CHUNK, BackupStore, ObjectInfo
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def _pg_dump_stream(
         code = proc.wait()
         reader.join()
         if code != 0:
-            message = redact(b"".join(errors).decode(errors="replace").strip())
+            message = redact_output(errors)
             raise BackupFailed(f"pg_dump failed (exit {code}): {message}; nothing was changed")
     finally:
         if proc.poll() is None:

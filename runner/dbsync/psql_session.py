@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from .errors import RolledBack
 from .pgtools import Tool, split_secret
-from .redact import redact
+from .redact import redact_output
 
 # A message's first line: one psql prints with its input location ("psql:<stdin>:48:
 # NOTICE:  ...", or psql's own "psql:<stdin>:48: server closed the connection unexpectedly"),
@@ -100,7 +100,7 @@ class PsqlSession:
             self.errors.append(raw)
 
     def error_text(self) -> str:
-        return redact(b"".join(self.errors).decode(errors="replace").strip())
+        return redact_output(self.errors)
 
     def reason(self) -> str:
         """Why psql stopped: what it wrote to stderr (the server's own words), or how it ended."""

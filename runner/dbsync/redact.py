@@ -64,3 +64,8 @@ def redact(text: str) -> str:
         if len(secret) >= 3:
             text = _any_encoding(unquote(secret)).sub("***", text)
     return text
+
+
+def redact_output(chunks: list[bytes]) -> str:
+    """What a child process wrote (its collected stderr), as text with the secrets removed."""
+    return redact(b"".join(chunks).decode(errors="replace").strip())

@@ -73,7 +73,7 @@ from .pgtools import find_tool, server_major
 from .progress import Progress
 from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
-from .redact import redact
+from .redact import redact, redact_output
 from .report import Proof, Report
 from .sqlfiles import query
 from .store import BackupStore
@@ -498,9 +498,7 @@ class RestoreRun:
             )
         if code != 0:  # before the digests: pg_restore that stopped early was not fed it all
             time.sleep(0.1)
-            message = stopped_reason(
-                "pg_restore", code, redact(b"".join(errors).decode(errors="replace").strip())
-            )
+            message = stopped_reason("pg_restore", code, redact_output(errors))
             if session.proc.poll() is not None:
                 message = f"psql stopped: {session.reason()}"  # the server's own reason, or the kill
             raise RolledBack(f"pg_restore failed (exit {code}): {message}; staging was not changed")

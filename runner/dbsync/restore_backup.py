@@ -28,7 +28,7 @@ from .errors import BackupInvalid, RolledBack
 from .identity import identify
 from .pgtools import find_tool, server_major, split_secret
 from .psql_session import stopped_reason
-from .redact import redact
+from .redact import redact, redact_output
 from .sqlfiles import query
 from .store import CHUNK, BackupStore
 
@@ -204,9 +204,7 @@ def restore_backup(
             )
         if restore_code != 0:  # before the digest: a pg_restore that stopped was not fed it all
             threads[0].join()
-            message = stopped_reason(
-                "pg_restore", restore_code, redact(b"".join(restore_errors).decode(errors="replace").strip())
-            )
+            message = stopped_reason("pg_restore", restore_code, redact_output(restore_errors))
             raise RolledBack(
                 f"pg_restore failed (exit {restore_code}): {message}; the target was not changed"
             )
@@ -220,17 +218,13 @@ def restore_backup(
         load_code = loader.wait()
         threads[1].join()
         if load_code != 0:
-            message = stopped_reason(
-                "psql", load_code, redact(b"".join(load_errors).decode(errors="replace").strip())
-            )
+            message = stopped_reason("psql", load_code, redact_output(load_errors))
             raise RolledBack(f"the restore failed and was rolled back: {message}")
         committed = True
     except BrokenPipeError:
         load_code = loader.wait()
         threads[1].join()
-        message = stopped_reason(
-            "psql", load_code, redact(b"".join(load_errors).decode(errors="replace").strip())
-        )
+        message = stopped_reason("psql", load_code, redact_output(load_errors))
         raise RolledBack(f"the restore failed and was rolled back: {message}") from None
     finally:
         if not committed:
