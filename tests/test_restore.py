@@ -129,31 +129,14 @@ def test_backups_restore_in_place_over_partitioned_keys(make_db: Any, tmp_path: 
     store = f"file://{tmp_path}/store"
     listing = json.loads(dbsync("backups", "list", "--backup-store", store, "--json").stdout)
     series = {b["series"].rsplit("-", 1)[-1]: b["series"] for b in listing}
-    back = dbsync(
-        "backups",
-        "restore",
-        "--backup-store",
-        store,
-        "--series",
-        series["production"],
-        "--target",
-        staging,
-        "latest",
-    )
-    ok(back)
+
+    def back_to_latest(kind: str) -> None:
+        args = ("--backup-store", store, "--series", series[kind], "--target", staging, "latest")
+        ok(dbsync("backups", "restore", *args))
+
+    back_to_latest("production")
     same_data(prod, staging)
-    back = dbsync(
-        "backups",
-        "restore",
-        "--backup-store",
-        store,
-        "--series",
-        series["restore"],
-        "--target",
-        staging,
-        "latest",
-    )
-    ok(back)
+    back_to_latest("restore")
     after = snapshot(staging)
     assert {t: after.tables.get(t) for t in staging_before.tables} == staging_before.tables
     assert {q: after.sequences.get(q) for q in staging_before.sequences} == staging_before.sequences
