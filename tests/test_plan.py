@@ -117,11 +117,31 @@ def test_missing_tenant_or_user_table_is_a_clear_schema_error() -> None:
         plan_for(config={"users": {"table": "people"}})
 
 
-def test_non_deferrable_cycle_is_refused() -> None:
-    tables = [*BASE_TABLES, table("a", col("tenant_id"), col("b_id")), table("b", col("a_id"))]
-    fks = [*BASE_FKS, fk("a", "b_id", "b", deferrable=False), fk("b", "a_id", "a", deferrable=False)]
-    with pytest.raises(Refused, match="cycle"):
+def test_non_deferrable_cycle_is_refused_naming_only_its_tables() -> None:
+    """Tables that reference a cycle (c), or that a cycle references (apps_orders_order), are
+    not part of it: the message names each cycle's own tables, the ones whose keys can change."""
+    tables = [
+        *BASE_TABLES,
+        table("a", col("tenant_id"), col("b_id"), col("order_id")),
+        table("b", col("a_id")),
+        table("c", col("a_id")),
+        table("x", col("tenant_id"), col("y_id")),
+        table("y", col("x_id")),
+    ]
+    fks = [
+        *BASE_FKS,
+        fk("a", "b_id", "b", deferrable=False),
+        fk("b", "a_id", "a", deferrable=False),
+        fk("a", "order_id", "apps_orders_order", deferrable=False),
+        fk("c", "a_id", "a", deferrable=False),
+        fk("x", "y_id", "y", deferrable=False),
+        fk("y", "x_id", "x", deferrable=False),
+    ]
+    with pytest.raises(Refused) as refusal:
         plan_for(tables=tables, fks=fks)
+    assert str(refusal.value).startswith(
+        "tables a, b; x, y reference each other through NOT DEFERRABLE foreign keys in a cycle"
+    )
 
 
 def test_deferrable_cycle_is_accepted() -> None:

@@ -205,17 +205,35 @@ def _topological(nodes: list[TableName], edges: list[tuple[TableName, TableName]
     return order
 
 
-def _cycle_members(nodes: list[TableName], edges: list[tuple[TableName, TableName]]) -> list[TableName]:
-    """Tables left over when everything orderable is peeled off (they sit on or behind a cycle)."""
-    remaining = set(nodes)
-    changed = True
-    while changed:
-        changed = False
-        for n in sorted(remaining):
-            if not any(c == n and p in remaining and p != n for c, p in edges):
-                remaining.discard(n)
-                changed = True
-    return sorted(remaining)
+def _cycles(nodes: list[TableName], edges: list[tuple[TableName, TableName]]) -> list[list[TableName]]:
+    """The tables of each cycle (each strongly connected group of two or more), sorted.
+
+    A table that merely references a cycle, or is referenced from one, is not in it: the
+    refusal names only the constraints one of which must become DEFERRABLE."""
+    parents: dict[TableName, set[TableName]] = {n: set() for n in nodes}
+    for child, parent in edges:
+        if child != parent and child in parents and parent in parents:
+            parents[child].add(parent)
+
+    def reachable(start: TableName) -> set[TableName]:
+        seen: set[TableName] = set()
+        todo = list(parents[start])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(parents[n])
+        return seen
+
+    reach = {n: reachable(n) for n in nodes}
+    groups: list[list[TableName]] = []
+    placed: set[TableName] = set()
+    for n in sorted(nodes):
+        if n in reach[n] and n not in placed:
+            group = sorted(m for m in reach[n] if n in reach[m])
+            placed.update(group)
+            groups.append(group)
+    return groups
 
 
 def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
@@ -319,11 +337,10 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
     if order is None:
         order = _topological(synced, load_edges)
     if order is None:
-        cycle = _cycle_members(synced, load_edges)
+        cycles = "; ".join(", ".join(map(str, group)) for group in _cycles(synced, load_edges))
         raise Refused(
-            "tables " + ", ".join(map(str, cycle)) + " reference each other through NOT "
-            "DEFERRABLE foreign keys in a cycle, so no insert order can satisfy them; make one "
-            "of those constraints DEFERRABLE"
+            f"tables {cycles} reference each other through NOT DEFERRABLE foreign keys in a "
+            "cycle, so no insert order can satisfy them; make one of those constraints DEFERRABLE"
         )
 
     plans: list[TablePlan] = []
