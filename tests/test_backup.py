@@ -55,6 +55,7 @@ def test_sync_backs_up_the_target_first_and_the_dump_restores_with_plain_pg_rest
     folder = tmp_path / "store" / entry["folder"]
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["kind"] == "pre-sync" and manifest["size"] == (folder / "dump.pgdump").stat().st_size
+    assert entry["size"] == manifest["size"] == report["backup"]["size"]  # one figure everywhere
     # The manifest's counts are the target's as it was before the sync changed it.
     assert manifest["tables"]["public.apps_orders_order"] == before.row_counts["public.apps_orders_order"]
     assert manifest["tables"]["public.auth_user"] == before.row_counts["public.auth_user"]

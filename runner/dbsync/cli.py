@@ -355,7 +355,9 @@ def backups_list(
                 "complete": b.manifest is not None,
                 "created_at": created.isoformat(timespec="seconds"),
                 "age_hours": round((now - created).total_seconds() / 3600, 1),
-                "size": b.size,
+                # the dump's bytes, as the manifest, the report and `verify` count them; an
+                # incomplete backup has no manifest, so what it left behind
+                "size": b.manifest.size if b.manifest else b.size,
                 "sha256": b.manifest.sha256 if b.manifest else None,
             }
         )
