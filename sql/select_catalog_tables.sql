@@ -1,9 +1,15 @@
 -- Ordinary and partitioned tables of the given schemas, with their columns.
 -- Partitions are left out: their rows are read and written through the partitioned parent.
+-- row_security: row-level security policies filter what this role sees of the table (it is
+-- neither a superuser, nor BYPASSRLS, nor the owner of a table without FORCE): a COPY or a
+-- DELETE would silently act on a subset of the rows.
 -- psql -v schemas='{public}' -f select_catalog_tables.sql
 SELECT n.nspname AS schema,
        c.relname AS name,
        c.relkind = 'p' AS partitioned,
+       c.relrowsecurity
+           AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles AS r WHERE r.rolname = current_user)
+           AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) AS row_security,
        json_agg(json_build_object(
            'name', a.attname,
            'type', format_type(a.atttypid, a.atttypmod),
@@ -21,5 +27,5 @@ WHERE c.relkind IN ('r', 'p')
   AND n.nspname = ANY (:'schemas'::text[])
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-GROUP BY n.nspname, c.relname, c.relkind
+GROUP BY n.nspname, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner
 ORDER BY 1, 2;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dbsync.catalog import Catalog, Column, ForeignKey, Table, TableName, UniqueKey
@@ -195,3 +197,18 @@ def test_user_table_that_is_synced_is_a_warning_not_an_error() -> None:
     plan = plan_for(config={"exclude": ["django_*"]})
     assert any("auth_user is not excluded" in w for w in plan.warnings)
     assert T("auth_user") in plan.synced
+
+
+def test_row_security_that_hides_rows_from_dbsync_is_refused_by_table_and_side() -> None:
+    """Policies that filter the connected role's view would make the sync copy, delete and
+    prove only part of a table, all proofs green: refused at plan, before anything is written."""
+    hidden = [replace(t, row_security=True) if t.name.name == "apps_orders_order" else t for t in BASE_TABLES]
+    with pytest.raises(SchemaError, match=r"the source role may see of apps_orders_order,"):
+        plan_for(source=catalog(hidden, BASE_FKS))
+    with pytest.raises(SchemaError, match=r"the target role may see of apps_orders_order,"):
+        make_plan(catalog(BASE_TABLES, BASE_FKS), catalog(hidden, BASE_FKS), parse_config({}))
+    # An excluded table production is not read from does not matter on the source side.
+    unread = [
+        replace(t, row_security=True) if t.name.name == "django_content_type" else t for t in BASE_TABLES
+    ]
+    plan_for(source=catalog(unread, BASE_FKS))

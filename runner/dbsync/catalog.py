@@ -117,6 +117,7 @@ class Table:
     primary_key: tuple[str, ...] | None = None
     uniques: tuple[UniqueKey, ...] = ()
     sequences: tuple[SequenceUse, ...] = ()
+    row_security: bool = False  # policies filter what the connected role sees of its rows
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -236,6 +237,7 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
                 for c in row["columns"]
             ),
             partitioned=row["partitioned"],
+            row_security=row["row_security"],
             primary_key=pks.get(name),
             uniques=tuple(uniques.get(name, ())),
             sequences=tuple(sequences.get(name, ())),

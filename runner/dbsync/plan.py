@@ -388,6 +388,7 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
                         "nullable, and it is NOT NULL"
                     )
 
+    _refuse_row_security(source, target, [p.name for p in plans], [m.table for m in maps])
     return Plan(
         tables=tuple(plans),
         tenant_table=tenant_name,
@@ -402,6 +403,27 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         generic=generic,
         warnings=tuple(warnings),
     )
+
+
+def _refuse_row_security(
+    source: Catalog, target: Catalog, synced: list[TableName], mapped: list[TableName]
+) -> None:
+    """Row-level security that applies to dbsync's roles would make it read, delete and prove
+    only the rows the policies show: a sync that commits with part of the data missing, every
+    proof green (they read through the same policies). Refuse instead, naming the table. On
+    production, what is read (synced tables, natural-key maps); on the target, every table of
+    the schemas (written, or digested to prove it unchanged)."""
+    for side, catalog, names in (
+        ("source", source, [*synced, *mapped]),
+        ("target", target, sorted(target.tables)),
+    ):
+        hidden = [str(n) for n in names if n in catalog.tables and catalog.tables[n].row_security]
+        if hidden:
+            raise SchemaError(
+                f"row-level security policies filter what the {side} role may see of "
+                f"{', '.join(hidden)}, so dbsync would copy or prove only part of the rows; "
+                "connect as the tables' owner or a role with BYPASSRLS"
+            )
 
 
 def _natural_key_maps(
