@@ -123,6 +123,7 @@ class _State:
     source_remapped: set[TableName] = field(default_factory=set)  # remapped in production's SELECT
     value_counts: dict[tuple[TableName, str], str] = field(default_factory=dict)
     source_filtered: bool = False  # production's test tenants were left out by the COPY
+    filters: dict[TableName, Filter] | None = None  # how the COPY leaves them out, if it can
     suspended: list[ForeignKey] = field(default_factory=list)  # dropped, re-added in apply
     candidates: dict[TableName, str] = field(default_factory=dict)  # global rows kept aside
     preserved_sizes: dict[TableName, int] = field(default_factory=dict)
@@ -506,7 +507,7 @@ class SyncRun:
             with self.tgt.cursor() as cur:
                 self._empty_tables(cur)
             faults.checkpoint("stage.load")
-        filters = self._source_filters()
+        filters = self.state.filters
         self.state.source_filtered = filters is not None
         specs = {
             tp.name: self._read_spec(tp, filters.get(tp.name) if filters else None) for tp in self.plan.tables
@@ -923,7 +924,13 @@ class SyncRun:
                     and not any(tp.table.partitioned for tp in plan.tables)
                 )
             self._build_maps()
+            if plan.generic:
+                self._read_all_content_types()
+            self.state.filters = self._source_filters()
             generic_tables = {g.table for g in plan.generic}
+            # Remapping in production's SELECT needs the SELECT to leave the test tenants out:
+            # the remap's counts (and its refusal of unmatched references) are taken there, and
+            # must count only the rows that are copied.
             self.state.source_remapped = {
                 tp.name
                 for tp in plan.tables
@@ -931,6 +938,7 @@ class SyncRun:
                 and not tp.conflict_keys
                 and tp.name not in generic_tables
                 and all(r.target in self.state.map_changes for r in tp.remaps)
+                and self.state.filters is not None
             }
             if self.state.direct:
                 self.state.into_table = {tp.name for tp in plan.tables if not self._needs_stage(tp)}
@@ -940,8 +948,6 @@ class SyncRun:
             staged = [str(tp.name) for tp in plan.tables if tp.name not in self.state.into_table]
             if self.state.direct and staged:
                 self.progress.say(f"preserve: staged first (their remaps rewrite rows): {', '.join(staged)}")
-            if plan.generic:
-                self._read_all_content_types()
             live_rel = {tp.name: relation(tp.table) for tp in plan.tables}
             live_cols = {tp.name: tp.table.writable_columns for tp in plan.tables}
             preserved = self.state.preserved
