@@ -1253,21 +1253,45 @@ class SyncRun:
         self.progress.say(f"scope: {count} referenced row(s) of {tp.name} are production's under other ids")
 
     def _follow_map(
-        self, cur: psycopg.Cursor[Any], table: TableName, pk: str, map_table: str
+        self, cur: psycopg.Cursor[Any], table: TableName, pk: str, map_table: str, *, fresh: bool = False
     ) -> list[list[Any]]:
         """Apply an old -> new id map of ``table`` to every preserved reference to it (foreign
-        keys and generic relations); returns the pairs for the report."""
+        keys, one column of a multi-column one too, and generic relations); returns the pairs
+        for the report.
+
+        With ``fresh`` (a re-key: new ids nobody uses), a referencing table whose own primary
+        key is the reference (Django's multi-table inheritance: ``invoice.document_ptr_id``)
+        has had its ids moved by the same map: references to it, and generic relations naming
+        its content type, follow in turn, down the whole inheritance chain."""
         assert self.plan is not None
         for edge in self.plan.edges:
-            if edge.parent == table and edge.ref_columns == (pk,) and len(edge.columns) == 1:
-                cur.execute(
-                    query(
-                        "update_rekeyed_column",
-                        preserved=self.state.preserved[edge.child],
-                        rekey=map_table,
-                        column=edge.columns[0],
-                    )
+            if edge.parent != table or pk not in edge.ref_columns:
+                continue
+            column = edge.columns[edge.ref_columns.index(pk)]
+            cur.execute(
+                query(
+                    "update_rekeyed_column",
+                    preserved=self.state.preserved[edge.child],
+                    rekey=map_table,
+                    column=column,
                 )
+            )
+            moved = cur.rowcount
+            child_pk = self.target_catalog.tables[edge.child].primary_key
+            if fresh and moved and edge.child != table and child_pk == (column,):
+                if edge.child in self.state.rekey:
+                    raise Refused(
+                        f"preserved rows of {edge.child} get new ids twice: through their key "
+                        f"{column}, a reference to re-keyed {table}, and on their own"
+                    )
+                self.state.rekey[edge.child] = map_table
+                self.report.table(str(edge.child)).rows_rekeyed = moved
+                self._follow_map(cur, edge.child, column, map_table, fresh=True)
+                pairs = sql.SQL("SELECT k.old, k.new FROM {} AS k JOIN {} AS p ON p.{} = k.new ORDER BY 1")
+                child_set = temp(self.state.preserved[edge.child])
+                cur.execute(pairs.format(temp(map_table), child_set, sql.Identifier(column)))
+                ids = [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
+                self.report.rekeys.append({"table": str(edge.child), "column": column, "ids": ids})
         self._follow_generic(cur, table, map_table)
         cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(map_table)))
         return [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
@@ -1601,6 +1625,11 @@ class SyncRun:
                 )
                 if not collisions:
                     continue
+                if tp.name in self.state.rekey:  # its key follows a re-keyed parent's already
+                    raise Refused(
+                        f"{collisions} preserved row(s) of {tp.name} still have primary keys "
+                        "production uses after following their parent's new ids"
+                    )
                 if pk_cols[0] in {r.column for r in tp.remaps}:
                     # The key is a reference to an excluded table (Django's OneToOneField(User,
                     # primary_key=True)): a collision is two rows for one user, a remap conflict
@@ -1669,7 +1698,7 @@ class SyncRun:
                             )
                 cur.execute(query("update_rekeyed_column", preserved=preserved, rekey=rekey, column=pk))
                 entry.rows_rekeyed = cur.rowcount
-                ids = self._follow_map(cur, tp.name, pk, rekey)
+                ids = self._follow_map(cur, tp.name, pk, rekey, fresh=True)
                 self.report.rekeys.append({"table": str(tp.name), "column": pk, "ids": ids})
                 self.progress.say(f"rekey {tp.name}: {len(ids)} preserved row(s) get fresh ids")
             # Only now are preserved rows in their final id space: a remap collision is judged
@@ -2001,13 +2030,16 @@ class SyncRun:
             plain(self.state.rekey[tp.name], pk[0])
         for edge in self.plan.edges:  # type: ignore[union-attr]
             parent_pk = self.target_catalog.tables[edge.parent].primary_key
-            if edge.child != tp.name or edge.ref_columns != parent_pk or len(edge.columns) != 1:
+            if edge.child != tp.name or parent_pk is None or len(parent_pk) != 1:
                 continue
-            if edge.parent == tp.name and edge.columns[0] == pk[0]:
+            if parent_pk[0] not in edge.ref_columns:
+                continue
+            column = edge.columns[edge.ref_columns.index(parent_pk[0])]  # as _follow_map moved it
+            if edge.parent == tp.name and column == pk[0]:
                 continue
             for maps in (self.state.rekey, self.state.alias):
                 if edge.parent in maps:
-                    plain(maps[edge.parent], edge.columns[0])
+                    plain(maps[edge.parent], column)
         for g in self._generic_edges("target"):
             if g.relation.table != tp.name:
                 continue
