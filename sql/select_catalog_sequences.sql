@@ -8,7 +8,9 @@ SELECT DISTINCT
        sn.nspname AS seq_schema,
        s.relname AS seq_name,
        format_type(a.atttypid, a.atttypmod) AS column_type,
-       sq.seqmax AS seq_max
+       sq.seqmax AS seq_max,
+       sq.seqmin AS seq_min,
+       sq.seqincrement AS increment
 FROM pg_depend d
 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
 JOIN pg_namespace sn ON sn.oid = s.relnamespace
@@ -22,7 +24,7 @@ WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
 UNION
 SELECT DISTINCT
        tn.nspname, t.relname, a.attname, sn.nspname, s.relname,
-       format_type(a.atttypid, a.atttypmod), sq.seqmax
+       format_type(a.atttypid, a.atttypmod), sq.seqmax, sq.seqmin, sq.seqincrement
 FROM pg_attrdef ad
 JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
                 AND d.refclassid = 'pg_class'::regclass

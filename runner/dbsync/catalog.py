@@ -102,11 +102,24 @@ class SequenceUse:
     sequence: TableName
     column_type: str
     seq_max: int
+    seq_min: int = 1
+    increment: int = 1
 
     @property
     def limit(self) -> int:
         """The largest value both the sequence and the column can hold."""
         return min(self.seq_max, INTEGER_RANGES.get(self.column_type, self.seq_max))
+
+    @property
+    def lower_limit(self) -> int:
+        """The smallest value both the sequence and the column can hold."""
+        if self.column_type not in INTEGER_RANGES:
+            return self.seq_min
+        return max(self.seq_min, -INTEGER_RANGES[self.column_type] - 1)
+
+    @property
+    def descending(self) -> bool:
+        return self.increment < 0
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,8 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
                 sequence=TableName(row["seq_schema"], row["seq_name"]),
                 column_type=row["column_type"],
                 seq_max=int(row["seq_max"]),
+                seq_min=int(row["seq_min"]),
+                increment=int(row["increment"]),
             )
         )
     tables: dict[TableName, Table] = {}

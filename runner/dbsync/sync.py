@@ -58,7 +58,7 @@ from psycopg import IsolationLevel, sql
 
 from . import faults
 from .backup import DEFAULT_COMPRESSION, default_series, prune, take_backup
-from .catalog import INTEGER_RANGES, Catalog, ForeignKey, Table, TableName, read_catalog
+from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .copy_out import copy_out
@@ -136,6 +136,7 @@ class _State:
     preserved_digest: dict[TableName, Digest] = field(default_factory=dict)
     fallback_user: Any = None
     fallback_used: bool = False
+    # (table, column) -> production's largest id (smallest, for a descending sequence)
     max_incoming: dict[tuple[TableName, str], Any] = field(default_factory=dict)
     validated_keys: set[tuple[TableName, str]] = field(default_factory=set)  # proven when re-added
 
@@ -1707,12 +1708,14 @@ class SyncRun:
             self._refuse_unique_collisions(cur)
             for tp in plan.tables:  # what apply will copy; a dry run reports this as its plan
                 self.report.table(str(tp.name)).rows_copied = self.state.expected[tp.name][0]
-                for use in tp.table.sequences:  # the largest incoming ids, before apply adds rows
+                for use in tp.table.sequences:  # the furthest incoming ids, before apply adds rows
                     if use.column in tp.copy_columns:
                         self.state.max_incoming[(tp.name, use.column)] = _scalar(
                             cur,
-                            sql.SQL("SELECT max({})::numeric FROM {}").format(
-                                sql.Identifier(use.column), self.state.stage_rel[tp.name]
+                            sql.SQL("SELECT {}({})::numeric FROM {}").format(
+                                sql.SQL("min" if use.descending else "max"),
+                                sql.Identifier(use.column),
+                                self.state.stage_rel[tp.name],
                             ),
                         )
 
@@ -1872,35 +1875,62 @@ class SyncRun:
     # -- 11. sequences -----------------------------------------------------------------------
 
     def _sequences(self) -> None:
+        """Move every sequence a synced table draws from past the furthest id in its direction
+        (the largest; the smallest for a descending one) of every table that draws from it,
+        synced or not (one sequence can feed several tables), and past production's furthest
+        incoming id by the headroom where the sequence and the columns have room."""
         assert self.tgt is not None and self.plan is not None
         headroom = self.config.sequence_headroom
+        feeds: dict[TableName, list[tuple[TableName, SequenceUse]]] = {}
+        for table in self.target_catalog.tables.values():
+            for use in table.sequences:
+                feeds.setdefault(use.sequence, []).append((table.name, use))
+        synced = set(self.plan.synced)
         with self.tgt.cursor() as cur:
-            for tp in self.plan.tables:
-                for use in tp.table.sequences:
-                    col = sql.Identifier(use.column)
-                    present = _scalar(
-                        cur, sql.SQL("SELECT max({})::numeric FROM {}").format(col, tp.name.ident)
-                    )
-                    incoming = self.state.max_incoming.get((tp.name, use.column))
-                    if present is None:
-                        continue
-                    wanted = max(
-                        int(present) + 1, (int(incoming) if incoming is not None else 0) + headroom + 1
-                    )
-                    restart = wanted if wanted <= use.limit else int(present) + 1
-                    if restart > use.limit:
-                        raise RolledBack(
-                            f"sequence {use.sequence} cannot move past {present}: {tp.name}.{use.column} "
-                            f"({use.column_type}) is full"
+            for sequence, uses in sorted(feeds.items()):
+                if not any(name in synced for name, _ in uses):
+                    continue
+                uses.sort(key=lambda u: (u[0], u[1].column))
+                sign = -1 if uses[0][1].descending else 1  # compare ids as if ascending
+                found: list[tuple[TableName, SequenceUse, Any, Any, Any]] = []
+                for name, use in uses:
+                    lowest, highest = cur.execute(
+                        sql.SQL("SELECT min({c})::numeric, max({c})::numeric FROM {}").format(
+                            name.ident, c=sql.Identifier(use.column)
                         )
-                    cur.execute(query("alter_sequence_restart", sequence=use.sequence.ident, value=restart))
+                    ).fetchone() or (None, None)
+                    found.append(
+                        (name, use, lowest, highest, self.state.max_incoming.get((name, use.column)))
+                    )
+                present = [int(lo if sign < 0 else hi) * sign for _, _, lo, hi, _ in found if hi is not None]
+                if not present:
+                    continue
+                furthest = max(present)
+                incoming = [int(i) * sign for *_, i in found if i is not None]
+                wanted = max(furthest + 1, (max(incoming) if incoming else 0) + headroom + 1)
+                room = min(u.limit if sign > 0 else -u.lower_limit for _, u in uses)
+                restart = wanted if wanted <= room else furthest + 1
+                columns = ", ".join(f"{name}.{use.column} ({use.column_type})" for name, use in uses)
+                if restart > room:
+                    raise RolledBack(
+                        f"sequence {sequence} cannot move past {furthest * sign}: {columns} is full"
+                    )
+                if restart != wanted:
+                    self.report.warnings.append(
+                        f"sequence {sequence}: {columns} has no room for the headroom of {headroom} "
+                        f"past production's ids, so it continues right after {furthest * sign}"
+                    )
+                cur.execute(query("alter_sequence_restart", sequence=sequence.ident, value=restart * sign))
+                for name, use, lowest, highest, mine in found:
                     self.report.sequences.append(
                         {
-                            "sequence": str(use.sequence),
-                            "column": f"{tp.name}.{use.column}",
-                            "max_id": int(present),
-                            "max_incoming_id": None if incoming is None else int(incoming),
-                            "restart_with": restart,
+                            "sequence": str(sequence),
+                            "column": f"{name}.{use.column}",
+                            "descending": sign < 0,
+                            "max_id": None if highest is None else int(highest),
+                            "min_id": None if lowest is None else int(lowest),
+                            "max_incoming_id": None if mine is None else int(mine),
+                            "restart_with": restart * sign,
                             "headroom_applied": restart == wanted,
                         }
                     )
@@ -1969,24 +1999,31 @@ class SyncRun:
                     bool(exists) or not self.state.fallback_used,
                     f"id {self.state.fallback_user}",
                 )
+            increments = {
+                str(u.sequence): (u.sequence, u.increment)
+                for t in self.target_catalog.tables.values()
+                for u in t.sequences
+            }
             for seq in self.report.sequences:
-                seq_name = next(
-                    u.sequence
-                    for tp in plan.tables
-                    for u in tp.table.sequences
-                    if str(u.sequence) == seq["sequence"]
-                )
-                next_value = _scalar(
-                    cur,
-                    sql.SQL(
-                        "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {}"
-                    ).format(seq_name.ident),
-                )
+                seq_name, increment = increments[seq["sequence"]]
+                last: Any
+                called: Any
+                last, called = cur.execute(
+                    sql.SQL("SELECT last_value, is_called FROM {}").format(seq_name.ident)
+                ).fetchone() or (None, None)
+                next_value = int(last) + increment if called else int(last)
+                if seq["descending"]:
+                    edge, past = seq["min_id"], seq["min_id"] is None or next_value < seq["min_id"]
+                    what = "smallest"
+                else:
+                    edge, past = seq["max_id"], seq["max_id"] is None or next_value > seq["max_id"]
+                    what = "largest"
                 self._proof(
                     "sequence",
                     seq["sequence"],
-                    int(next_value) > seq["max_id"],
-                    f"next value {next_value} > largest id {seq['max_id']}",
+                    past,
+                    f"next value {next_value} {'is past' if past else 'is NOT past'} the {what} id "
+                    f"{edge} of {seq['column']}",
                 )
         failed = [p for p in self.report.proofs if not p.ok]
         if failed:
