@@ -212,3 +212,13 @@ def test_row_security_that_hides_rows_from_dbsync_is_refused_by_table_and_side()
         replace(t, row_security=True) if t.name.name == "django_content_type" else t for t in BASE_TABLES
     ]
     plan_for(source=catalog(unread, BASE_FKS))
+
+
+def test_superuser_column_must_be_boolean() -> None:
+    """A text flag passed the plan and failed mid-run in the fallback user's WHERE (found on
+    Chinook, which has no boolean column): now a sentence naming the key, before any write."""
+    tables = [table("auth_user", col("username", "text"), col("is_superuser", "text")), *BASE_TABLES[1:]]
+    with pytest.raises(
+        SchemaError, match=r"users\.superuser_column: auth_user\.is_superuser is text, not boolean"
+    ):
+        plan_for(tables=tables)

@@ -265,6 +265,13 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
     _require_columns(users, config.users.natural_key, "users.natural_key", "target")
     _require_columns(source.tables[user_name], config.users.natural_key, "users.natural_key", "source")
     _require_columns(users, [config.users.superuser_column], "users.superuser_column", "target")
+    flag = users.column(config.users.superuser_column)
+    if flag is not None and flag.type != "boolean":
+        # the fallback user is found with WHERE <column>: a text flag would fail there, mid-run
+        raise SchemaError(
+            f"users.superuser_column: {user_name}.{flag.name} is {flag.type}, not boolean; name a "
+            "boolean column (the fallback user is the first row where it is true)"
+        )
     if not users.primary_key or len(users.primary_key) != 1:
         raise SchemaError(f"the user table {user_name} needs a single-column primary key")
 
