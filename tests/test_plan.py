@@ -222,3 +222,11 @@ def test_superuser_column_must_be_boolean() -> None:
         SchemaError, match=r"users\.superuser_column: auth_user\.is_superuser is text, not boolean"
     ):
         plan_for(tables=tables)
+
+
+def test_large_object_columns_are_named_in_a_warning() -> None:
+    """Only the oid travels: the report must say so rather than commit dangling references."""
+    tables = [*BASE_TABLES, table("apps_docs_file", col("tenant_id"), col("blob", "oid"))]
+    warnings = plan_for(tables=tables).warnings
+    assert any(w.startswith("large objects are not synced: apps_docs_file.blob ") for w in warnings), warnings
+    assert not any("large objects" in w for w in plan_for().warnings)

@@ -396,6 +396,12 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
                     )
 
     _refuse_row_security(source, target, [p.name for p in plans], [m.table for m in maps])
+    large_objects = [f"{p.name}.{c.name}" for p in plans for c in p.table.columns if c.type in ("oid", "lo")]
+    if large_objects:
+        warnings.append(
+            "large objects are not synced: " + ", ".join(large_objects) + " are copied as numbers, "
+            "and refer to the target's large objects of those oids, if any (dbsync restore copies them)"
+        )
     return Plan(
         tables=tuple(plans),
         tenant_table=tenant_name,
