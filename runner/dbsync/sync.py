@@ -125,6 +125,7 @@ class _State:
     source_filtered: bool = False  # production's test tenants were left out by the COPY
     filters: dict[TableName, Filter] | None = None  # how the COPY leaves them out, if it can
     suspended: list[ForeignKey] = field(default_factory=list)  # dropped, re-added in apply
+    unvalidated_checks: list[tuple[TableName, str, str]] = field(default_factory=list)  # likewise
     candidates: dict[TableName, str] = field(default_factory=dict)  # global rows kept aside
     preserved_sizes: dict[TableName, int] = field(default_factory=dict)
     preserved: dict[TableName, str] = field(default_factory=dict)
@@ -919,6 +920,7 @@ class SyncRun:
             if not self.dry_run:
                 suspended = self._suspend_foreign_keys(cur)
                 self.state.suspended = suspended or []
+                self.state.unvalidated_checks = self._suspend_unvalidated_checks(cur)
                 self.state.direct = (
                     self.config.load == "direct"
                     and suspended is not None
@@ -1786,6 +1788,34 @@ class SyncRun:
             return None
         return keys
 
+    def _suspend_unvalidated_checks(self, cur: psycopg.Cursor[Any]) -> list[tuple[TableName, str, str]]:
+        """Drop the synced tables' NOT VALID checks for the load (``sql/select_unvalidated_checks.sql``
+        says why); :meth:`_restore_checks` adds them back as they were. A role that may not
+        drop them leaves them in place: rows that violate one then fail the load, rolled back."""
+        assert self.plan is not None and self.tgt is not None
+        synced = set(self.plan.synced)
+        cur.execute(query("select_unvalidated_checks", schemas=self.config.schemas))
+        checks = [
+            (name, row[2], row[3]) for row in cur.fetchall() if (name := TableName(row[0], row[1])) in synced
+        ]
+        try:
+            with self.tgt.transaction():
+                for table, name, _ in checks:
+                    cur.execute(
+                        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table.ident, sql.Identifier(name))
+                    )
+        except psycopg.errors.InsufficientPrivilege:
+            return []
+        return checks
+
+    def _restore_checks(self, cur: psycopg.Cursor[Any]) -> None:
+        for table, name, definition in self.state.unvalidated_checks:  # ends in NOT VALID
+            cur.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    table.ident, sql.Identifier(name), sql.SQL(definition)
+                )
+            )
+
     def _restore_foreign_keys(self, cur: psycopg.Cursor[Any], keys: list[ForeignKey]) -> None:
         """Add the suspended keys back, exactly as they were. Adding one makes PostgreSQL check
         every row against it: that check is the key's proof (named in the report, like the
@@ -1871,6 +1901,7 @@ class SyncRun:
                     )
                 entry.seconds += time.monotonic() - started
             self._restore_foreign_keys(cur, self.state.suspended)
+            self._restore_checks(cur)
 
     # -- 11. sequences -----------------------------------------------------------------------
 
