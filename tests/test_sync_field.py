@@ -1,0 +1,550 @@
+"""``dbsync sync`` on schemas found in the field: Django's multi-table inheritance and generic
+relations, and the "kitchen sink" of PostgreSQL features real production databases carry
+(row-level security, multi-column foreign keys, a sequence shared by two tables, NOT VALID
+CHECK constraints, descending sequences), plus configurations that do not fit the database.
+
+Each test is a regression test for a bug another agent found: its docstring says, in one
+sentence, what went wrong before the fix. Every test builds its own small schema in a fresh
+database of the "empty" kind (the sample schema is dropped first): a minimal Django tenant model
+(``apps_tenants_tenant``, ``auth_user`` excluded by the default config) and a few tables scoped
+by ``tenant_id``. The oracle is SQL against the databases, not dbsync's report alone.
+
+Production lives on cluster 0 and UAT on cluster 1.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from tests.checksum import snapshot
+from tests.fix_pg import DbUrl, MakeDb
+from tests.test_sync import execute, ok, rows, sync
+
+# The minimal Django tenant model every test starts from: the sample schema is dropped, so each
+# test's tables are the only ones. UAT's superuser is the fallback user of the user remap.
+BASE = """
+DROP SCHEMA public CASCADE;
+CREATE SCHEMA public;
+CREATE TABLE apps_tenants_tenant (id serial PRIMARY KEY, schema_name varchar(63) NOT NULL UNIQUE);
+CREATE TABLE auth_user (id serial PRIMARY KEY, username varchar(150) NOT NULL UNIQUE,
+                        is_superuser boolean NOT NULL DEFAULT false);
+INSERT INTO auth_user (id, username, is_superuser) VALUES (1, 'admin', true);
+"""
+
+# Django's content types, for generic relations: model "m" of app "a" is the table "a_m".
+CONTENT_TYPES = """
+CREATE TABLE django_content_type (id serial PRIMARY KEY, app_label varchar(100) NOT NULL,
+                                  model varchar(100) NOT NULL, UNIQUE (app_label, model));
+"""
+
+FK = "DEFERRABLE INITIALLY DEFERRED"  # as Django declares every foreign key
+
+
+def field_databases(make_db: MakeDb, ddl: str) -> tuple[DbUrl, DbUrl]:
+    """A production (cluster 0) and a UAT (cluster 1) database with BASE plus ``ddl``."""
+    prod, uat = make_db(0, "empty"), make_db(1, "empty")
+    for url in (prod, uat):
+        execute(url, BASE + ddl)
+    return prod, uat
+
+
+def write_config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / f"field-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def next_value(url: str, sequence: str) -> int:
+    """The sequence's next value, taken (the test's database is thrown away afterwards)."""
+    value: int = rows(url, "SELECT nextval(%s::regclass)", (sequence,))[0][0]
+    return value
+
+
+def rekeyed(report: dict[str, object], table: str) -> dict[int, int]:
+    """The report's old -> new ids of one re-keyed table."""
+    entries = report["rekeys"]
+    assert isinstance(entries, list)
+    found = [e for e in entries if e["table"] == table]
+    assert len(found) == 1, entries
+    return {old: new for old, new in found[0]["ids"]}
+
+
+# -- 1. row-level security on production ---------------------------------------------------------
+
+GrantReader = Callable[[DbUrl], str]
+
+
+@pytest.fixture
+def select_only_reader(make_db: MakeDb) -> Iterator[GrantReader]:
+    """grant(prod) -> a source URL for a fresh LOGIN role with USAGE and SELECT only (not the
+    owner, no BYPASSRLS). Role names are cluster-wide: each test run gets its own, dropped at
+    the end (this fixture depends on make_db, so it is torn down before the databases are)."""
+    role = f"dbsync_reader_{uuid.uuid4().hex[:10]}"
+    password = "reader-pw-" + uuid.uuid4().hex[:6]
+    granted: list[DbUrl] = []
+
+    def grant(url: DbUrl) -> str:
+        if not granted:
+            url.cluster.execute(
+                "postgres",
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                ),
+            )
+        ident = sql.Identifier(role)
+        for statement in (
+            "GRANT USAGE ON SCHEMA public TO {}",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}",
+            "GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {}",
+        ):
+            url.cluster.execute(url.dbname, sql.SQL(statement).format(ident))
+        granted.append(url)
+        return url.cluster.url(url.dbname, user=role, password=password)
+
+    yield grant
+
+    for url in granted:
+        url.cluster.execute(url.dbname, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+    if granted:
+        granted[0].cluster.execute("postgres", sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_row_level_security_hiding_production_rows_is_refused(
+    make_db: MakeDb, select_only_reader: GrantReader, tmp_path: Path
+) -> None:
+    """Production is read by a SELECT-only role and a policy hides every row of apps_docs_doc
+    from it: before the fix dbsync copied 0 rows, emptied UAT's table and committed (every
+    proof passed, its digests read through the same filter); it must refuse, name the table
+    and row-level security, and leave UAT exactly as it was."""
+    ddl = f"""
+    CREATE TABLE apps_docs_doc (id serial PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, title text NOT NULL);
+    ALTER TABLE apps_docs_doc ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON apps_docs_doc
+        USING (tenant_id::text = current_setting('app.tenant', true));
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_docs_doc VALUES (1, 1, 'prod doc 1'), (2, 1, 'prod doc 2')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_docs_doc VALUES (1, 1, 'older prod doc 1')",
+    )
+    reader = select_only_reader(prod)
+    # the oracle: production has two rows, the reader sees none of them
+    assert rows(prod, "SELECT count(*) FROM apps_docs_doc") == [(2,)]
+    assert rows(reader, "SELECT count(*) FROM apps_docs_doc") == [(0,)]
+    before = snapshot(uat)
+
+    proc, report = sync(reader, uat, tmp_path, "--no-backup")
+
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"  # refused at plan
+    assert "apps_docs_doc" in proc.stderr and "row-level security" in proc.stderr.lower(), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert report["status"] != "committed"
+    assert snapshot(uat).checksum == before.checksum
+    assert rows(uat, "SELECT id, title FROM apps_docs_doc") == [(1, "older prod doc 1")]
+
+
+# -- 2. re-keying through Django's multi-table inheritance ---------------------------------------
+
+MTI = f"""
+{CONTENT_TYPES}
+-- class Doc(Model); class Invoice(Doc); class CreditNote(Invoice): each child's primary key is a
+-- one-to-one link to its parent row (Django's <parent>_ptr_id).
+CREATE TABLE apps_billing_doc (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, title text NOT NULL);
+CREATE TABLE apps_billing_invoice (doc_ptr_id bigint PRIMARY KEY REFERENCES apps_billing_doc {FK},
+    number text NOT NULL);
+CREATE TABLE apps_billing_creditnote (
+    invoice_ptr_id bigint PRIMARY KEY REFERENCES apps_billing_invoice {FK}, reason text NOT NULL);
+-- a GenericForeignKey (content_type, object_id)
+CREATE TABLE apps_notes_note (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+    content_type_id integer NOT NULL REFERENCES django_content_type {FK},
+    object_id bigint NOT NULL, body text NOT NULL);
+"""
+
+ALPHA_CHAIN = """
+SELECT d.id, i.doc_ptr_id, c.invoice_ptr_id
+FROM apps_billing_doc d
+JOIN apps_billing_invoice i ON i.doc_ptr_id = d.id
+JOIN apps_billing_creditnote c ON c.invoice_ptr_id = i.doc_ptr_id
+WHERE d.title = 'alpha doc 2' AND i.number = 'ALPHA-INV-2' AND c.reason = 'alpha refund'
+"""
+NOTE_TARGET = """
+SELECT n.object_id, i.number, t.schema_name
+FROM apps_notes_note n
+JOIN django_content_type ct ON ct.id = n.content_type_id
+LEFT JOIN apps_billing_invoice i ON (ct.app_label, ct.model) = ('apps_billing', 'invoice')
+                                 AND i.doc_ptr_id = n.object_id
+LEFT JOIN apps_billing_doc d ON d.id = i.doc_ptr_id
+LEFT JOIN apps_tenants_tenant t ON t.id = d.tenant_id
+WHERE n.body = 'alpha on invoice 2'
+"""
+
+
+def test_multi_table_inheritance_chain_is_rekeyed_as_one(make_db: MakeDb, tmp_path: Path) -> None:
+    """UAT's test tenant owns doc, invoice and credit note 2 and production's real tenant owns
+    doc and invoice 2: before the fix the doc and its invoice were re-keyed but the credit note
+    (and the note pointing at the invoice through its content type) kept id 2, so they were
+    committed as production's invoice 2's own; the whole chain and the note must move to the
+    doc's new id together."""
+    prod, uat = field_databases(make_db, MTI)
+    execute(
+        prod,
+        """
+        INSERT INTO django_content_type VALUES (1, 'apps_billing', 'doc'), (2, 'apps_billing', 'invoice'),
+            (3, 'apps_billing', 'creditnote'), (4, 'apps_notes', 'note');
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme');
+        INSERT INTO apps_billing_doc VALUES (1, 1, 'acme doc 1'), (2, 1, 'acme doc 2');
+        INSERT INTO apps_billing_invoice VALUES (1, 'INV-1'), (2, 'INV-2');
+        INSERT INTO apps_billing_creditnote VALUES (1, 'acme refund');
+        INSERT INTO apps_notes_note VALUES (1, 1, 2, 2, 'acme on invoice 2');
+        """,
+    )
+    # UAT's content types were created in another order: other ids for the same models
+    execute(
+        uat,
+        """
+        INSERT INTO django_content_type VALUES (11, 'apps_notes', 'note'), (12, 'apps_billing', 'creditnote'),
+            (13, 'apps_billing', 'invoice'), (14, 'apps_billing', 'doc');
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (5, 'test_alpha');
+        INSERT INTO apps_billing_doc VALUES (1, 1, 'uat acme doc'), (2, 5, 'alpha doc 2');
+        INSERT INTO apps_billing_invoice VALUES (1, 'UAT-INV-1'), (2, 'ALPHA-INV-2');
+        INSERT INTO apps_billing_creditnote VALUES (2, 'alpha refund');
+        INSERT INTO apps_notes_note VALUES (7, 5, 13, 2, 'alpha on invoice 2');
+        """,
+    )
+    assert rows(uat, ALPHA_CHAIN) == [(2, 2, 2)]
+    assert rows(uat, NOTE_TARGET) == [(2, "ALPHA-INV-2", "test_alpha")]
+
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+
+    new_ids = rekeyed(report, "apps_billing_doc")
+    assert list(new_ids) == [2]
+    new = new_ids[2]
+    assert new > 2  # above production's ids
+    # production's chain is production's: invoice 2 has no credit note of UAT's
+    assert rows(
+        uat,
+        "SELECT d.id, d.title, i.number, c.reason FROM apps_billing_doc d "
+        "JOIN apps_billing_invoice i ON i.doc_ptr_id = d.id "
+        "LEFT JOIN apps_billing_creditnote c ON c.invoice_ptr_id = i.doc_ptr_id WHERE d.id <= 2 ORDER BY d.id",
+    ) == [(1, "acme doc 1", "INV-1", "acme refund"), (2, "acme doc 2", "INV-2", None)]
+    assert rows(uat, "SELECT invoice_ptr_id, reason FROM apps_billing_creditnote ORDER BY 1") == [
+        (1, "acme refund"),
+        (new, "alpha refund"),
+    ]
+    # doc, invoice and credit note of the test tenant carry the same new id
+    assert rows(uat, ALPHA_CHAIN) == [(new, new, new)]
+    # the generic relation to the test tenant's invoice followed the re-key
+    assert rows(uat, NOTE_TARGET) == [(new, "ALPHA-INV-2", "test_alpha")]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
+# -- 3. a multi-column foreign key into a re-keyed table -----------------------------------------
+
+
+def test_multi_column_foreign_key_follows_a_rekeyed_row(make_db: MakeDb, tmp_path: Path) -> None:
+    """A shipment references its order by (tenant_id, order_id), the order table's
+    UNIQUE (tenant_id, id): before the fix the UAT test tenant's order was re-keyed but its
+    shipment kept the old order id, and the foreign key proof failed (exit 4); the shipment
+    must follow the order's new id."""
+    ddl = f"""
+    CREATE TABLE apps_shop_order (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, ref text NOT NULL,
+        UNIQUE (tenant_id, id));
+    CREATE TABLE apps_shop_shipment (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id integer NOT NULL, order_id bigint NOT NULL, tracking text NOT NULL,
+        FOREIGN KEY (tenant_id, order_id) REFERENCES apps_shop_order (tenant_id, id) {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        """
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'globex');
+        INSERT INTO apps_shop_order VALUES (1, 1, 'acme-1'), (2, 2, 'globex-2');
+        INSERT INTO apps_shop_shipment VALUES (1, 1, 1, 'T-acme'), (2, 2, 2, 'T-globex');
+        """,
+    )
+    execute(
+        uat,
+        """
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (5, 'test_uat');
+        INSERT INTO apps_shop_order VALUES (1, 1, 'uat acme'), (2, 5, 'test-2');
+        INSERT INTO apps_shop_shipment VALUES (1, 1, 1, 'uat T'), (7, 5, 2, 'T-test');
+        """,
+    )
+
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+
+    new_ids = rekeyed(report, "apps_shop_order")
+    assert list(new_ids) == [2] and new_ids[2] > 2
+    new = new_ids[2]
+    assert rows(uat, "SELECT id, tenant_id, ref FROM apps_shop_order ORDER BY id") == [
+        (1, 1, "acme-1"),
+        (2, 2, "globex-2"),
+        (new, 5, "test-2"),
+    ]
+    assert rows(
+        uat,
+        "SELECT s.id, s.tenant_id, s.order_id, o.ref FROM apps_shop_shipment s "
+        "JOIN apps_shop_order o ON (o.tenant_id, o.id) = (s.tenant_id, s.order_id) ORDER BY s.id",
+    ) == [(1, 1, 1, "acme-1"), (2, 2, 2, "globex-2"), (7, 5, new, "test-2")]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
+# -- 4. one sequence shared by two tables --------------------------------------------------------
+
+
+def test_sequence_shared_by_two_tables_moves_past_both(make_db: MakeDb, tmp_path: Path) -> None:
+    """Invoices and credit notes draw their ids from one sequence: before the fix it was
+    restarted once per table, the credit notes' (smaller) position won, and the sequence proof
+    failed (exit 4, "next value ... > largest id"); it must end past the largest id of both
+    tables, with the headroom past production's."""
+    ddl = f"""
+    CREATE SEQUENCE apps_billing_docno_seq;
+    CREATE TABLE apps_billing_invoice (id bigint PRIMARY KEY DEFAULT nextval('apps_billing_docno_seq'),
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK});
+    CREATE TABLE apps_billing_creditnote (id bigint PRIMARY KEY DEFAULT nextval('apps_billing_docno_seq'),
+        invoice_id bigint NOT NULL REFERENCES apps_billing_invoice {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    fill = """
+        INSERT INTO apps_billing_invoice (tenant_id) SELECT 1 FROM generate_series(1, 3);  -- 1..3
+        INSERT INTO apps_billing_creditnote (invoice_id) VALUES (1);                        -- 4
+    """
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        + fill
+        + "INSERT INTO apps_billing_invoice (tenant_id) SELECT 1 FROM generate_series(1, 3);",  # 5..7
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'test_uat');"
+        + fill
+        + "INSERT INTO apps_billing_invoice (tenant_id) VALUES (2);",  # 5: collides, re-keyed
+    )
+    headroom = 1000
+    config = write_config(tmp_path, f"sequence_headroom = {headroom}\n")
+
+    proc, report = sync(prod, uat, tmp_path, "--no-backup", "--config", config)
+    ok(proc)
+
+    assert rekeyed(report, "apps_billing_invoice") == {5: 7 + headroom + 1}
+    all_ids = "SELECT id FROM apps_billing_invoice UNION ALL SELECT id FROM apps_billing_creditnote"
+    assert sorted(r[0] for r in rows(uat, all_ids)) == [1, 2, 3, 4, 5, 6, 7, 7 + headroom + 1]
+    largest = 7 + headroom + 1
+    production_largest = 7
+    assert next_value(uat, "apps_billing_docno_seq") == max(largest + 1, production_largest + headroom + 1)
+
+
+# -- 5. a NOT VALID CHECK constraint with old violating rows -------------------------------------
+
+
+@pytest.mark.parametrize("load", ["direct", "staged"])
+def test_not_valid_check_with_violating_production_rows(make_db: MakeDb, tmp_path: Path, load: str) -> None:
+    """CHECK (score >= 0) was added NOT VALID over legacy rows with negative scores: before the
+    fix the load re-checked every copied row against it and failed (exit 4, "violates check
+    constraint"); production's rows must be copied as they are and the constraint stay, still
+    NOT VALID."""
+    ddl = f"""
+    CREATE TABLE apps_reviews_review (id serial PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, score integer);
+    """
+    check = (
+        "ALTER TABLE apps_reviews_review ADD CONSTRAINT apps_reviews_review_score_check "
+        "CHECK (score >= 0) NOT VALID"
+    )
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'globex');"
+        "INSERT INTO apps_reviews_review VALUES (1, 1, -1), (2, 1, 5), (3, 2, -7)",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_reviews_review VALUES (1, 1, -2), (2, 1, 3)",
+    )
+    for url in (prod, uat):  # added later, over the legacy rows
+        execute(url, check)
+    constraint = (
+        "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+        "WHERE conrelid = 'apps_reviews_review'::regclass AND contype = 'c'"
+    )
+    expected_constraint = [("apps_reviews_review_score_check", "CHECK ((score >= 0)) NOT VALID", False)]
+    assert rows(uat, constraint) == expected_constraint
+    config = write_config(tmp_path, f'load = "{load}"\n')
+
+    proc, report = sync(prod, uat, tmp_path, "--no-backup", "--config", config)
+    ok(proc)
+
+    review_rows = "SELECT id, tenant_id, score FROM apps_reviews_review ORDER BY id"
+    assert rows(uat, review_rows) == rows(prod, review_rows) == [(1, 1, -1), (2, 1, 5), (3, 2, -7)]
+    assert rows(uat, constraint) == expected_constraint
+    assert report["load"]["apps_reviews_review"] == load
+
+
+# -- 6. a descending sequence --------------------------------------------------------------------
+
+
+def test_descending_sequence_is_positioned_below_the_smallest_id(make_db: MakeDb, tmp_path: Path) -> None:
+    """Refund ids come from a sequence with INCREMENT BY -1 (ids -1, -2, ...): before the fix
+    dbsync tried to move it up past the largest id and failed even without test tenants
+    (exit 4, "refund_seq cannot move past -1 ... is full"); it must end below the smallest id,
+    its next value unused."""
+    ddl = f"""
+    CREATE SEQUENCE apps_pay_refund_id_seq INCREMENT BY -1 START -1 MAXVALUE -1 MINVALUE -1000000;
+    CREATE TABLE apps_pay_refund (id integer PRIMARY KEY DEFAULT nextval('apps_pay_refund_id_seq'),
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, amount integer NOT NULL);
+    ALTER SEQUENCE apps_pay_refund_id_seq OWNED BY apps_pay_refund.id;
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_pay_refund (tenant_id, amount) SELECT 1, 10 * i FROM generate_series(1, 5) i",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_pay_refund (tenant_id, amount) SELECT 1, i FROM generate_series(1, 3) i",
+    )
+    refunds = "SELECT id, amount FROM apps_pay_refund ORDER BY id DESC"
+    assert rows(prod, refunds) == [(-1, 10), (-2, 20), (-3, 30), (-4, 40), (-5, 50)]
+
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+
+    assert rows(uat, refunds) == rows(prod, refunds)
+    following = next_value(uat, "apps_pay_refund_id_seq")
+    # right below production's smallest id, or below it by the headroom (100000 by default)
+    assert following in (-5 - 1, -5 - 100_000 - 1), following
+    assert rows(uat, "SELECT count(*) FROM apps_pay_refund WHERE id <= %s", (following,)) == [(0,)]
+
+
+# -- 7. remap counts and refusals over production's test tenants' rows ---------------------------
+
+# {null}: "NULL" (ForeignKey(Group, null=True)) or "NOT NULL" (Django's default)
+ROLES = f"""
+{CONTENT_TYPES}
+CREATE TABLE auth_group (id serial PRIMARY KEY, name varchar(150) NOT NULL UNIQUE);
+CREATE TABLE apps_wh_role (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+    group_id integer {{null}} REFERENCES auth_group {FK}, name text NOT NULL);
+-- two models with a GenericForeignKey each, both with content types: a generic relation from
+-- each to the other makes a cycle among the tenant-scoped tables (the source cannot filter)
+CREATE TABLE apps_wh_comment (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+    content_type_id integer NOT NULL REFERENCES django_content_type {FK},
+    object_pk text NOT NULL, body text NOT NULL);
+CREATE TABLE apps_wh_flag (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+    content_type_id integer NOT NULL REFERENCES django_content_type {FK},
+    object_id bigint NOT NULL, label text NOT NULL);
+"""
+
+
+@pytest.mark.parametrize("null", ["NULL", "NOT NULL"])
+def test_production_test_tenants_rows_neither_refuse_nor_count_in_remaps(
+    make_db: MakeDb, tmp_path: Path, null: str
+) -> None:
+    """Production's test tenant's role references the group "viewers", which UAT lacks, and
+    two generic relations keep the source from filtering: before the fix the remap counted
+    production's rows before the test tenants were removed, so the run was refused (exit 3,
+    "... has no match in the target") over a row that is never copied, and with a NOT NULL
+    group_id the COPY itself failed on that row's NULL (exit 4, "violates not-null
+    constraint"); the run must commit and the remap's counts add up to the rows copied."""
+    prod, uat = field_databases(make_db, ROLES.format(null=null))
+    content_types = "('apps_wh', 'role'), ('apps_wh', 'comment'), ('apps_wh', 'flag')"
+    execute(
+        prod,
+        f"""
+        INSERT INTO django_content_type (app_label, model) VALUES {content_types};
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'test_demo');
+        INSERT INTO auth_group VALUES (1, 'editors'), (2, 'viewers');
+        INSERT INTO apps_wh_role VALUES (1, 1, 1, 'acme editor'), (2, 1, 1, 'acme lead'),
+                                        (3, 2, 2, 'demo viewer');
+        INSERT INTO apps_wh_comment (tenant_id, content_type_id, object_pk, body)
+            SELECT 1, id, '1', 'on acme editor' FROM django_content_type WHERE model = 'role';
+        INSERT INTO apps_wh_flag (tenant_id, content_type_id, object_id, label)
+            SELECT 1, id, 1, 'flag on the comment' FROM django_content_type WHERE model = 'comment';
+        """,
+    )
+    execute(
+        uat,
+        f"""
+        INSERT INTO django_content_type (app_label, model) VALUES {content_types};
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme');
+        INSERT INTO auth_group VALUES (4, 'editors');
+        INSERT INTO apps_wh_role VALUES (1, 1, 4, 'older acme editor');
+        """,
+    )
+    # the oracle: the only reference to "viewers" is the test tenant's
+    assert rows(
+        prod,
+        "SELECT t.schema_name, r.name FROM apps_wh_role r JOIN auth_group g ON g.id = r.group_id "
+        "JOIN apps_tenants_tenant t ON t.id = r.tenant_id WHERE g.name = 'viewers'",
+    ) == [("test_demo", "demo viewer")]
+
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+
+    assert rows(uat, "SELECT id, tenant_id, group_id, name FROM apps_wh_role ORDER BY id") == [
+        (1, 1, 4, "acme editor"),
+        (2, 1, 4, "acme lead"),
+    ]
+    entry = next(t for t in report["tables"] if t["table"] == "apps_wh_role")
+    assert (entry["rows_copied"], entry["rows_excluded_test"]) == (2, 1)
+    remap = next(r for r in report["remaps"] if r["column"] == "apps_wh_role.group_id")
+    assert (remap["by_natural_key"], remap["to_fallback"], remap["to_null"]) == (2, 0, 0)
+
+
+# -- 8. a users.superuser_column that is not boolean ---------------------------------------------
+
+
+def test_superuser_column_that_is_not_boolean_is_a_config_error(make_db: MakeDb, tmp_path: Path) -> None:
+    """users.superuser_column names a varchar column (a job title, as in Chinook-like schemas):
+    before the fix the run got as far as preserve and failed there with PostgreSQL's raw
+    "argument of AND must be type boolean" (exit 4); it is bad input, reported as such (exit 2)
+    by the config key and the column's type before the target is locked."""
+    ddl = f"""
+    ALTER TABLE auth_user ADD COLUMN title varchar(30);
+    CREATE TABLE apps_crm_customer (id serial PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+        rep_id integer REFERENCES auth_user {FK}, name text NOT NULL);
+    """
+    prod, uat = field_databases(make_db, ddl)
+    data = (
+        "UPDATE auth_user SET title = 'Manager';"
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'test_b');"
+        "INSERT INTO apps_crm_customer VALUES (1, 1, 1, 'one'), (2, 2, 1, 'two')"
+    )
+    execute(prod, data)
+    execute(uat, data)
+    config = write_config(tmp_path, '[users]\nsuperuser_column = "title"\n')
+    before = snapshot(uat)
+
+    proc, report = sync(prod, uat, tmp_path, "--no-backup", "--config", config)
+
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "users.superuser_column" in proc.stderr, proc.stderr
+    assert re.search(r"character varying|varchar", proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert report["error"]["step"] in ("connect", "inspect", "plan"), report["error"]
+    assert snapshot(uat).checksum == before.checksum
