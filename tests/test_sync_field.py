@@ -548,3 +548,36 @@ def test_superuser_column_that_is_not_boolean_is_a_config_error(make_db: MakeDb,
     assert "Traceback" not in proc.stderr
     assert report["error"]["step"] in ("connect", "inspect", "plan"), report["error"]
     assert snapshot(uat).checksum == before.checksum
+
+
+# -- 9. a text key that cannot be re-keyed -------------------------------------------------------
+
+
+def test_text_key_collision_is_refused_naming_the_keys(make_db: MakeDb, tmp_path: Path) -> None:
+    """A UAT test tenant's customer shares Northwind-style text code 'C0005' with production:
+    the refusal gave only a count, so the user had to search for the rows; it names the first
+    shared keys now, and nothing changes."""
+    ddl = f"""
+    CREATE TABLE apps_crm_customer (code text PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, name text NOT NULL);
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_crm_customer VALUES ('C0001', 1, 'Ann'), ('C0005', 1, 'Bob'), ('C0007', 1, 'Cy')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_uat');"
+        "INSERT INTO apps_crm_customer VALUES ('C0005', 5, 'test Bob'), ('C0007', 5, 'test Cy'),"
+        " ('T0001', 5, 'test only')",
+    )
+    before = snapshot(uat)
+
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+
+    assert proc.returncode == 3, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "2 preserved row(s) of apps_crm_customer have primary keys production also uses " in proc.stderr
+    assert "(first: (C0005), (C0007))" in proc.stderr, proc.stderr
+    assert snapshot(uat).checksum == before.checksum

@@ -1639,10 +1639,22 @@ class SyncRun:
                     # that the conflict step resolves, not an id to re-key.
                     continue
                 if tp.rekey is None:
+                    cur.execute(
+                        sql.SQL(
+                            "SELECT ROW({})::text FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {}) "
+                            "ORDER BY 1 LIMIT 3"
+                        ).format(
+                            sql.SQL(", ").join(sql.Identifier("p", c) for c in pk_cols),
+                            temp(preserved),
+                            stage,
+                            equal("s", pk_cols, "p", pk_cols),
+                        )
+                    )
+                    shared = ", ".join(str(row[0]) for row in cur.fetchall())
                     raise Refused(
                         f"{collisions} preserved row(s) of {tp.name} have primary keys production "
-                        f"also uses, and its key ({', '.join(pk_cols)}) is not a single integer or "
-                        "uuid column that dbsync can re-key"
+                        f"also uses (first: {shared}), and its key ({', '.join(pk_cols)}) is not a "
+                        "single integer or uuid column that dbsync can re-key"
                     )
                 pk = pk_cols[0]
                 pk_type = tp.table.column(pk).type  # type: ignore[union-attr]
