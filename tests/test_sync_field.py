@@ -484,6 +484,8 @@ def test_production_test_tenants_rows_neither_refuse_nor_count_in_remaps(
             SELECT 1, id, '1', 'on acme editor' FROM django_content_type WHERE model = 'role';
         INSERT INTO apps_wh_flag (tenant_id, content_type_id, object_id, label)
             SELECT 1, id, 1, 'flag on the comment' FROM django_content_type WHERE model = 'comment';
+        INSERT INTO apps_wh_comment (tenant_id, content_type_id, object_pk, body)
+            SELECT 1, id, '1', 'on the flag' FROM django_content_type WHERE model = 'flag';
         """,
     )
     execute(
@@ -504,6 +506,8 @@ def test_production_test_tenants_rows_neither_refuse_nor_count_in_remaps(
 
     proc, report = sync(prod, uat, tmp_path, "--no-backup")
     ok(proc)
+    # production's rows link the two generic tables both ways: the test tenants go after the copy
+    assert "a cycle among tenant-scoped tables" in proc.stderr
 
     assert rows(uat, "SELECT id, tenant_id, group_id, name FROM apps_wh_role ORDER BY id") == [
         (1, 1, 4, "acme editor"),
@@ -581,3 +585,37 @@ def test_text_key_collision_is_refused_naming_the_keys(make_db: MakeDb, tmp_path
     assert "2 preserved row(s) of apps_crm_customer have primary keys production also uses " in proc.stderr
     assert "(first: (C0005), (C0007))" in proc.stderr, proc.stderr
     assert snapshot(uat).checksum == before.checksum
+
+
+def test_generic_relations_that_production_does_not_use_make_no_cycle(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """Two models with generic relations could point at each other, a cycle in the schema
+    that made every sync of such a Django app copy production's test tenants and delete them
+    on the target afterwards; only the content types production's rows name are edges now,
+    so the COPY leaves the test tenants out, and the result is the same."""
+    prod, uat = field_databases(make_db, ROLES.format(null="NULL"))
+    content_types = "('apps_wh', 'role'), ('apps_wh', 'comment'), ('apps_wh', 'flag')"
+    execute(
+        prod,
+        f"""
+        INSERT INTO django_content_type (app_label, model) VALUES {content_types};
+        INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'test_demo');
+        INSERT INTO apps_wh_role VALUES (1, 1, NULL, 'acme editor'), (3, 2, NULL, 'demo viewer');
+        INSERT INTO apps_wh_comment (tenant_id, content_type_id, object_pk, body)
+            SELECT t, id, r::text, 'on role ' || r FROM django_content_type, (VALUES (1, 1), (2, 3)) v(t, r)
+            WHERE model = 'role';
+        INSERT INTO apps_wh_flag (tenant_id, content_type_id, object_id, label)
+            SELECT 2, id, 2, 'flag on the demo comment' FROM django_content_type WHERE model = 'comment';
+        """,
+    )
+    execute(uat, f"INSERT INTO django_content_type (app_label, model) VALUES {content_types}")
+
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+
+    assert "a cycle among tenant-scoped tables" not in proc.stderr, proc.stderr
+    assert "stage apps_wh_flag: 0 rows (1 of production's test tenants left out)" in proc.stderr, proc.stderr
+    assert rows(uat, "SELECT id, name FROM apps_wh_role") == [(1, "acme editor")]
+    assert rows(uat, "SELECT body FROM apps_wh_comment") == [("on role 1",)]
+    assert rows(uat, "SELECT count(*) FROM apps_wh_flag") == [(0,)]

@@ -124,6 +124,7 @@ class _State:
     value_counts: dict[tuple[TableName, str], str] = field(default_factory=dict)
     source_filtered: bool = False  # production's test tenants were left out by the COPY
     filters: dict[TableName, Filter] | None = None  # how the COPY leaves them out, if it can
+    used_content_types: dict[TableName, set[Any]] = field(default_factory=dict)  # in production
     suspended: list[ForeignKey] = field(default_factory=list)  # dropped, re-added in apply
     unvalidated_checks: list[tuple[TableName, str, str]] = field(default_factory=list)  # likewise
     candidates: dict[TableName, str] = field(default_factory=dict)  # global rows kept aside
@@ -553,6 +554,7 @@ class SyncRun:
                 ),
             )
             for g in self._generic_edges("source")
+            if g.content_type in self._used_content_types(g.relation)
         ]
         tenants = self.config.tenants
         seed = sql.SQL("left({}::text, length({})) = {}").format(
@@ -567,6 +569,21 @@ class SyncRun:
                 "stage: a cycle among tenant-scoped tables: test tenants are removed after the copy"
             )
         return filters
+
+    def _used_content_types(self, generic: GenericRelation) -> set[Any]:
+        """The content types ``generic``'s rows name in production's snapshot (cached)."""
+        assert self.src is not None
+        if generic.table not in self.state.used_content_types:
+            with self.src.cursor() as cur:
+                cur.execute(
+                    query(
+                        "select_used_content_types",
+                        relation=relation(self.source_catalog.tables[generic.table]),
+                        ct_column=generic.content_type_column,
+                    )
+                )
+                self.state.used_content_types[generic.table] = {row[0] for row in cur.fetchall()}
+        return self.state.used_content_types[generic.table]
 
     def _read_spec(self, tp: TablePlan, source_filter: Filter | None) -> _ReadSpec:
         """How one table is read from production: the COPY, and the digest of exactly what it
