@@ -172,6 +172,32 @@ def test_restore_from_a_stored_backup_with_production_stopped(make_db: Any, tmp_
     assert after.tables == expected.tables and after.sequences == expected.sequences
 
 
+def test_latest_backup_of_a_store_shared_by_two_databases_needs_a_series(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """``--from-backup latest`` without ``--series`` took the newest backup of any series: with
+    two production databases backed up into one store, staging was committed with the other
+    database's data (found on AdventureWorks). Now that is refused, naming the series; a run
+    id, shared by a production backup and staging's pre-restore one, picks the production one."""
+    prod, other = make_db(0, "prod"), make_db(0, "rich")
+    first = make_db(1, "uat")
+    proc, first_report = restore(first, tmp_path, source=prod)
+    ok(proc)
+    ok(restore(make_db(2, "uat"), tmp_path, source=other)[0])  # the newest backup: another database's
+    staging = make_db(1, "uat")
+    before = snapshot(staging)
+
+    proc, _ = restore(staging, tmp_path, "--from-backup", "latest")
+    assert proc.returncode == 2, proc.stderr
+    assert "latest is ambiguous" in proc.stderr and "name one with --series" in proc.stderr
+    assert snapshot(staging).checksum == before.checksum
+
+    proc, report = restore(staging, tmp_path, "--from-backup", first_report["run_id"])
+    ok(proc)
+    assert report["source"]["backup"] == first_report["backup"]["key"].rsplit("/", 1)[0]
+    same_data(staging, prod)
+
+
 def test_same_database_is_refused(make_db: Any, tmp_path: Path) -> None:
     prod = make_db(0, "prod")
     before = snapshot(prod)

@@ -261,17 +261,36 @@ def list_backups(store: BackupStore, series: str | None = None) -> list[Backup]:
     return backups
 
 
-def find_backup(store: BackupStore, ref: str, series: str | None = None) -> Backup:
-    """A complete backup by folder, run id or ``latest`` (of ``series``)."""
+def find_backup(
+    store: BackupStore, ref: str, series: str | None = None, *, fingerprinted: bool = False
+) -> Backup:
+    """A complete backup by folder, run id or ``latest`` (of ``series``). ``fingerprinted``
+    keeps only backups a verified restore can use (production's, taken by ``dbsync restore``).
+
+    ``latest`` without a series is refused when the candidates span several series: a store
+    shared by several databases would otherwise hand out another database's newest backup."""
     backups = [b for b in list_backups(store, series) if b.manifest]
+    if fingerprinted:
+        backups = [b for b in backups if b.manifest and b.manifest.fingerprint]
+    what = "complete production backup" if fingerprinted else "complete backup"
     if ref == "latest":
         if not backups:
-            raise BadRef(f"no complete backup in {store.url}" + (f" for series {series!r}" if series else ""))
+            raise BadRef(f"no {what} in {store.url}" + (f" for series {series!r}" if series else ""))
+        several = sorted({b.series for b in backups})
+        if series is None and len(several) > 1:
+            raise BadRef(
+                f"latest is ambiguous: {store.url} holds {what}s of {len(several)} series "
+                f"({', '.join(several)}); name one with --series"
+            )
         return max(backups, key=_created)
     matches = [b for b in backups if ref in (b.folder, b.run_id, b.folder.split("/")[-1])]
-    if len(matches) != 1:
+    if not matches:
+        raise BadRef(f"no {what} matches {ref!r} in {store.url}")
+    if len(matches) > 1:
         raise BadRef(
-            f"{'no' if not matches else 'more than one'} complete backup matches {ref!r} in {store.url}"
+            f"more than one {what} matches {ref!r} in {store.url}: "
+            + ", ".join(sorted(b.folder for b in matches))
+            + "; name the folder"
         )
     return matches[0]
 

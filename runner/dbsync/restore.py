@@ -245,7 +245,7 @@ class RestoreRun:
             self._fingerprinting = _Background(self._take_fingerprint, "dbsync-fingerprint")
         else:
             ref = self.settings.from_backup or "latest"
-            self.backup = find_backup(self.settings.store, ref, self.settings.series)
+            self.backup = find_backup(self.settings.store, ref, self.settings.series, fingerprinted=True)
             self.manifest = verify_backup(self.settings.store, self.backup)
             if not self.manifest.fingerprint:
                 raise BackupInvalid(
