@@ -16,7 +16,9 @@ SELECT n.nspname AS schema,
            'not_null', a.attnotnull,
            'generated', a.attgenerated <> '',
            'identity', a.attidentity,
-           'has_default', a.atthasdef
+           'has_default', a.atthasdef,
+           'boolean', (SELECT coalesce(nullif(ty.typbasetype, 0), ty.oid) FROM pg_type AS ty
+                       WHERE ty.oid = a.atttypid) = 'boolean'::regtype  -- or a domain over it
        ) ORDER BY a.attnum) AS columns
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -17,7 +17,7 @@ def T(name: str) -> TableName:
 
 
 def col(name: str, type_: str = "bigint", not_null: bool = False) -> Column:
-    return Column(name, type_, not_null, False, "", False)
+    return Column(name, type_, not_null, False, "", False, boolean=type_ in ("boolean", '"Flag"'))
 
 
 def table(name: str, *cols: Column, pk: str | None = "id", uniques: tuple[UniqueKey, ...] = ()) -> Table:
@@ -222,6 +222,9 @@ def test_superuser_column_must_be_boolean() -> None:
         SchemaError, match=r"users\.superuser_column: auth_user\.is_superuser is text, not boolean"
     ):
         plan_for(tables=tables)
+    # a domain over boolean (AdventureWorks' "Flag") is a boolean
+    tables = [table("auth_user", col("username", "text"), col("is_superuser", '"Flag"')), *BASE_TABLES[1:]]
+    plan_for(tables=tables)
 
 
 def test_large_object_columns_are_named_in_a_warning() -> None:

@@ -619,3 +619,26 @@ def test_generic_relations_that_production_does_not_use_make_no_cycle(
     assert rows(uat, "SELECT id, name FROM apps_wh_role") == [(1, "acme editor")]
     assert rows(uat, "SELECT body FROM apps_wh_comment") == [("on role 1",)]
     assert rows(uat, "SELECT count(*) FROM apps_wh_flag") == [(0,)]
+
+
+def test_superuser_column_of_a_boolean_domain_is_accepted(make_db: MakeDb, tmp_path: Path) -> None:
+    """AdventureWorks declares its flags through a domain over boolean ("Flag"): the check
+    that the superuser column is boolean must see through the domain (it refused them first)."""
+    ddl = f"""
+    CREATE DOMAIN "Flag" AS boolean NOT NULL;
+    ALTER TABLE auth_user ALTER COLUMN is_superuser DROP DEFAULT,
+        ALTER COLUMN is_superuser TYPE "Flag";
+    CREATE TABLE apps_docs_doc (id bigint PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+        owner_id integer NOT NULL REFERENCES auth_user {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO auth_user VALUES (2, 'someone', false);"
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_docs_doc VALUES (1, 1, 2)",
+    )
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert rows(uat, "SELECT id, owner_id FROM apps_docs_doc") == [(1, 1)]  # to the fallback: admin

@@ -42,6 +42,7 @@ class Column:
     generated: bool
     identity: str  # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
     has_default: bool
+    boolean: bool = False  # boolean, or a domain over boolean
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ def read_catalog(conn: psycopg.Connection[object], schemas: list[str]) -> Catalo
                     generated=c["generated"],
                     identity=c["identity"],
                     has_default=c["has_default"],
+                    boolean=c["boolean"],
                 )
                 for c in row["columns"]
             ),

@@ -266,7 +266,7 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
     _require_columns(source.tables[user_name], config.users.natural_key, "users.natural_key", "source")
     _require_columns(users, [config.users.superuser_column], "users.superuser_column", "target")
     flag = users.column(config.users.superuser_column)
-    if flag is not None and flag.type != "boolean":
+    if flag is not None and not flag.boolean:
         # the fallback user is found with WHERE <column>: a text flag would fail there, mid-run
         raise SchemaError(
             f"users.superuser_column: {user_name}.{flag.name} is {flag.type}, not boolean; name a "
