@@ -1,6 +1,7 @@
 -- Empty a database of everything a full restore recreates, inside the caller's transaction:
 -- every user schema (with its tables, views, functions, types, and the extensions installed in
--- it) and every large object. The public schema is recreated with its owner and privileges,
+-- it), every publication (database-wide, so no schema takes it along, and in the dump) and
+-- every large object. The public schema is recreated with its owner and privileges,
 -- since pg_dump never writes CREATE SCHEMA public (nor its default comment). Nothing is
 -- committed here.
 -- psql -v create_public=true -c 'BEGIN' -f drop_user_objects.sql ...
@@ -11,6 +12,7 @@ DECLARE
     public_comment text;
     s record;
     g record;
+    p record;
 BEGIN
     SELECT nspowner::regrole::text, nspacl, obj_description(oid, 'pg_namespace')
     INTO public_owner, public_acl, public_comment
@@ -20,6 +22,9 @@ BEGIN
                AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp%'
     LOOP
         EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname);
+    END LOOP;
+    FOR p IN SELECT pubname FROM pg_publication LOOP
+        EXECUTE format('DROP PUBLICATION %I', p.pubname);
     END LOOP;
     PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
     IF :'create_public' THEN

@@ -198,6 +198,20 @@ def test_latest_backup_of_a_store_shared_by_two_databases_needs_a_series(
     same_data(staging, prod)
 
 
+def test_publications_are_replaced_like_everything_else(make_db: Any, tmp_path: Path) -> None:
+    """A publication is database-wide: dropping the schemas left staging's own in place, the
+    schema proof saw it, and every restore failed until a DBA dropped it (found on
+    AdventureWorks with a CDC publication on staging). Staging's go, production's come."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    execute(prod, "CREATE PUBLICATION prod_cdc FOR TABLE apps_orders_order")
+    execute(staging, "CREATE PUBLICATION staging_cdc FOR TABLE apps_orders_order")
+    proc, _ = restore(staging, tmp_path, source=prod)
+    ok(proc)
+    assert rows(staging, "SELECT pubname FROM pg_publication") == [("prod_cdc",)]
+    assert rows(staging, "SELECT tablename FROM pg_publication_tables") == [("apps_orders_order",)]
+    same_data(staging, prod)
+
+
 def test_same_database_is_refused(make_db: Any, tmp_path: Path) -> None:
     prod = make_db(0, "prod")
     before = snapshot(prod)
