@@ -642,3 +642,119 @@ def test_superuser_column_of_a_boolean_domain_is_accepted(make_db: MakeDb, tmp_p
     proc, _ = sync(prod, uat, tmp_path, "--no-backup")
     ok(proc)
     assert rows(uat, "SELECT id, owner_id FROM apps_docs_doc") == [(1, 1)]  # to the fallback: admin
+
+
+# -- found reviewing the fixes above ---------------------------------------------------------------
+
+MTI_CHILD_FIRST = f"""
+CREATE TABLE apps_core_doc (id bigint PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, title text NOT NULL);
+CREATE TABLE apps_billing_invoice (doc_ptr_id bigint PRIMARY KEY REFERENCES apps_core_doc {FK},
+    number text NOT NULL);
+-- a cycle of deferrable keys: the load order then follows NOT DEFERRABLE keys only, which
+-- puts apps_billing_invoice (by name) before its parent
+CREATE TABLE apps_x_a (id int PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, b_id int);
+CREATE TABLE apps_x_b (id int PRIMARY KEY,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, a_id int REFERENCES apps_x_a {FK});
+ALTER TABLE apps_x_a ADD FOREIGN KEY (b_id) REFERENCES apps_x_b {FK};
+"""
+
+
+def test_inheritance_child_ordered_before_its_parent_still_follows_it(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """With the child first in load order, it was re-keyed on its own (to 100003, production's
+    memo doc) and its parent later to another id: the test tenant's invoice sat on production's
+    doc, all proofs green. Parents are re-keyed first now, whatever the load order."""
+    prod, uat = field_databases(make_db, MTI_CHILD_FIRST)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_core_doc VALUES (1, 1, 'acme doc 1'), (2, 1, 'acme doc 2'), (100003, 1, 'acme memo');"
+        "INSERT INTO apps_billing_invoice VALUES (1, 'INV-1'), (2, 'INV-2')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (5, 'test_alpha');"
+        "INSERT INTO apps_core_doc VALUES (2, 5, 'alpha doc 2');"
+        "INSERT INTO apps_billing_invoice VALUES (2, 'ALPHA-INV-2')",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    [new] = rekeyed(report, "apps_core_doc").values()
+    assert rekeyed(report, "apps_billing_invoice") == {2: new}
+    assert rows(
+        uat,
+        "SELECT d.id, d.tenant_id, d.title, i.number FROM apps_billing_invoice i "
+        "JOIN apps_core_doc d ON d.id = i.doc_ptr_id ORDER BY 1",
+    ) == [
+        (1, 1, "acme doc 1", "INV-1"),
+        (2, 1, "acme doc 2", "INV-2"),
+        (new, 5, "alpha doc 2", "ALPHA-INV-2"),
+    ]
+
+
+@pytest.mark.parametrize("holder", ["apps_ev_event", "apps_ev_event_p1"])
+def test_not_valid_check_of_a_partitioned_table_or_partition(
+    make_db: MakeDb, tmp_path: Path, holder: str
+) -> None:
+    """A NOT VALID check declared on the partitioned table, or on one partition, was not
+    suspended (only plain synced tables' were): the load failed on production's old rows."""
+    ddl = f"""
+    CREATE TABLE apps_ev_event (id int PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, score int) PARTITION BY RANGE (id);
+    CREATE TABLE apps_ev_event_p1 PARTITION OF apps_ev_event FOR VALUES FROM (1) TO (1000);
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO apps_ev_event VALUES (1, 1, -1), (2, 1, 5)",
+    )
+    execute(
+        uat, "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO apps_ev_event VALUES (1, 1, 3)"
+    )
+    for url in (prod, uat):
+        execute(url, f"ALTER TABLE {holder} ADD CONSTRAINT ev_score_check CHECK (score >= 0) NOT VALID")
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert rows(uat, "SELECT id, score FROM apps_ev_event ORDER BY id") == [(1, -1), (2, 5)]
+    assert rows(
+        uat,
+        "SELECT conrelid::regclass::text, convalidated, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conname = 'ev_score_check' AND conislocal",
+    ) == [(holder, False, "CHECK ((score >= 0)) NOT VALID")]
+
+
+def test_a_column_with_a_single_and_a_multi_column_key_is_repointed_once(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """product_id is in a single-column and a (product_id, sku) key into one table: the
+    re-pointing map (UAT's products 5 -> 7 and 7 -> 9, by sku) was applied once per key, so 5
+    ended at 9 and the run failed; each column follows a map once."""
+    ddl = f"""
+    CREATE TABLE apps_cat_product (id int PRIMARY KEY, sku text NOT NULL UNIQUE, UNIQUE (id, sku));
+    CREATE TABLE apps_shop_line (id int PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+        product_id int NOT NULL REFERENCES apps_cat_product {FK}, sku text NOT NULL,
+        FOREIGN KEY (product_id, sku) REFERENCES apps_cat_product (id, sku) {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO apps_cat_product VALUES (7, 'a'), (9, 'b');"
+        "INSERT INTO apps_shop_line VALUES (1, 1, 7, 'a')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (5, 'test_x');"
+        "INSERT INTO apps_cat_product VALUES (5, 'a'), (7, 'b');"
+        "INSERT INTO apps_shop_line VALUES (10, 5, 5, 'a'), (11, 5, 7, 'b')",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert report["repointed"] == [{"table": "apps_cat_product", "column": "id", "ids": [[5, 7], [7, 9]]}]
+    assert rows(
+        uat,
+        "SELECT l.id, l.product_id, p.sku FROM apps_shop_line l JOIN apps_cat_product p ON p.id = l.product_id ORDER BY 1",
+    ) == [(1, 7, "a"), (10, 7, "a"), (11, 9, "b")]

@@ -1284,10 +1284,14 @@ class SyncRun:
         has had its ids moved by the same map: references to it, and generic relations naming
         its content type, follow in turn, down the whole inheritance chain."""
         assert self.plan is not None
+        followed: set[tuple[TableName, str]] = set()
         for edge in self.plan.edges:
             if edge.parent != table or pk not in edge.ref_columns:
                 continue
             column = edge.columns[edge.ref_columns.index(pk)]
+            if (edge.child, column) in followed:
+                continue  # a single- and a multi-column key on one column: a map applies once
+            followed.add((edge.child, column))
             cur.execute(
                 query(
                     "update_rekeyed_column",
@@ -1631,7 +1635,7 @@ class SyncRun:
         plan = self.plan
         headroom = self.config.sequence_headroom
         with self.tgt.cursor() as cur:
-            for i, tp in enumerate(plan.tables):
+            for i, tp in self._rekey_order():
                 entry = self.report.table(str(tp.name))
                 if not (entry.rows_preserved + entry.rows_kept_referenced) or tp.table.primary_key is None:
                     continue
@@ -1655,6 +1659,13 @@ class SyncRun:
                     # primary_key=True)): a collision is two rows for one user, a remap conflict
                     # that the conflict step resolves, not an id to re-key.
                     continue
+                parent = self._key_parent(tp)
+                if parent is not None:
+                    raise Refused(
+                        f"{collisions} preserved row(s) of {tp.name} have primary keys production also "
+                        f"uses, but their key {pk_cols[0]} is their reference to {parent}, whose rows "
+                        "kept their ids: new ids would detach them from their parent rows"
+                    )
                 if tp.rekey is None:
                     cur.execute(
                         sql.SQL(
@@ -1750,6 +1761,38 @@ class SyncRun:
                             ),
                         )
 
+    def _key_parent(self, tp: TablePlan) -> TableName | None:
+        """The synced table whose key ``tp``'s single-column primary key references (Django's
+        multi-table inheritance: ``invoice.doc_ptr_id``), if any: its ids are the parent's."""
+        assert self.plan is not None
+        pk = tp.table.primary_key
+        for edge in self.plan.edges:
+            if edge.child == tp.name and edge.parent != tp.name and pk is not None and edge.columns == pk:
+                return edge.parent
+        return None
+
+    def _rekey_order(self) -> list[tuple[int, TablePlan]]:
+        """The synced tables (with their plan index) in load order, except that a table whose
+        key references another's comes after it, even where deferrable keys made the load
+        order ignore that edge: a parent's re-key moves its children's ids with it
+        (:meth:`_follow_map`), which must happen before they are judged on their own."""
+        assert self.plan is not None
+        indexed = list(enumerate(self.plan.tables))
+        order: list[tuple[int, TablePlan]] = []
+        placed: set[TableName] = set()
+        while len(order) < len(indexed):
+            progressed = False
+            for i, tp in indexed:
+                parent = self._key_parent(tp)
+                if tp.name not in placed and (parent is None or parent in placed or parent == tp.name):
+                    order.append((i, tp))
+                    placed.add(tp.name)
+                    progressed = True
+            if not progressed:  # keys referencing each other in a ring: keep the load order
+                order += [(i, tp) for i, tp in indexed if tp.name not in placed]
+                break
+        return order
+
     def _refuse_unique_collisions(self, cur: psycopg.Cursor[Any]) -> None:
         """A preserved row and an incoming row equal on a unique key cannot both exist: refuse
         before writing, naming the key and its value (ids were re-keyed already; other unique
@@ -1825,7 +1868,9 @@ class SyncRun:
         synced = set(self.plan.synced)
         cur.execute(query("select_unvalidated_checks", schemas=self.config.schemas))
         checks = [
-            (name, row[2], row[3]) for row in cur.fetchall() if (name := TableName(row[0], row[1])) in synced
+            (TableName(row[0], row[1]), row[2], row[3])
+            for row in cur.fetchall()
+            if TableName(row[4], row[5]) in synced  # the table, or the partitioned table it is part of
         ]
         try:
             with self.tgt.transaction():
