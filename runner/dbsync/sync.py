@@ -208,6 +208,15 @@ def _generic_restore(
     return on, old
 
 
+def _add_constraint(cur: psycopg.Cursor[Any], on: TableName, name: str, definition: str) -> None:
+    """Re-create a dropped constraint from its ``pg_get_constraintdef`` text, under its name."""
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            on.ident, sql.Identifier(name), sql.SQL(definition)
+        )
+    )
+
+
 def _plain(value: Any) -> Any:
     """An id as JSON can hold it (uuids as text)."""
     return value if isinstance(value, int | str) else str(value)
@@ -1845,15 +1854,7 @@ class SyncRun:
         ]
         if not keys:
             return []
-        try:
-            with self.tgt.transaction():  # a savepoint: not permitted leaves every key in place
-                for fk in keys:
-                    cur.execute(
-                        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                            fk.on.ident, sql.Identifier(fk.name)
-                        )
-                    )
-        except psycopg.errors.InsufficientPrivilege:
+        if not self._drop_constraints(cur, [(fk.on, fk.name) for fk in keys]):
             self.report.warnings.append(
                 "foreign keys were checked row by row at COMMIT: the target role does not own the tables"
             )
@@ -1872,23 +1873,25 @@ class SyncRun:
             for row in cur.fetchall()
             if TableName(row[4], row[5]) in synced  # the table, or the partitioned table it is part of
         ]
+        return checks if self._drop_constraints(cur, [(table, name) for table, name, _ in checks]) else []
+
+    def _drop_constraints(self, cur: psycopg.Cursor[Any], constraints: list[tuple[TableName, str]]) -> bool:
+        """Drop them all in a savepoint, or none: False when the role may not (it does not own
+        the tables)."""
+        assert self.tgt is not None
         try:
             with self.tgt.transaction():
-                for table, name, _ in checks:
+                for on, name in constraints:
                     cur.execute(
-                        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table.ident, sql.Identifier(name))
+                        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(on.ident, sql.Identifier(name))
                     )
         except psycopg.errors.InsufficientPrivilege:
-            return []
-        return checks
+            return False
+        return True
 
     def _restore_checks(self, cur: psycopg.Cursor[Any]) -> None:
         for table, name, definition in self.state.unvalidated_checks:  # ends in NOT VALID
-            cur.execute(
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    table.ident, sql.Identifier(name), sql.SQL(definition)
-                )
-            )
+            _add_constraint(cur, table, name, definition)
 
     def _restore_foreign_keys(self, cur: psycopg.Cursor[Any], keys: list[ForeignKey]) -> None:
         """Add the suspended keys back, exactly as they were. Adding one makes PostgreSQL check
@@ -1899,11 +1902,7 @@ class SyncRun:
         for fk in keys:
             try:
                 with self.tgt.transaction():
-                    cur.execute(
-                        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                            fk.on.ident, sql.Identifier(fk.name), sql.SQL(fk.definition)
-                        )
-                    )
+                    _add_constraint(cur, fk.on, fk.name, fk.definition)
             except psycopg.errors.ForeignKeyViolation as exc:
                 failed.append(fk)
                 self._proof("foreign_key", f"{fk.on}.{fk.name}", False, _db_message(exc))
