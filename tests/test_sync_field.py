@@ -759,3 +759,49 @@ def test_a_column_with_a_single_and_a_multi_column_key_is_repointed_once(
         uat,
         "SELECT l.id, l.product_id, p.sku FROM apps_shop_line l JOIN apps_cat_product p ON p.id = l.product_id ORDER BY 1",
     ) == [(1, 7, "a"), (10, 7, "a"), (11, 9, "b")]
+
+
+def test_global_table_with_a_multi_column_key_keeps_only_uat_own_rows(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """An offer-product table keyed by (offer_id, product_id), as AdventureWorks'
+    specialofferproduct: before the fix the rows UAT's test orders reference were never compared
+    with production's, so a row identical to production's counted as UAT's own and the run was
+    refused (exit 3). The identical row is production's; a UAT-only row is kept; a row under
+    production's key with other values gives way to production's, with a warning."""
+    ddl = f"""
+    CREATE TABLE apps_cat_offerproduct (offer_id int NOT NULL, product_id int NOT NULL,
+        label text NOT NULL, PRIMARY KEY (offer_id, product_id));
+    CREATE TABLE apps_shop_line (id int PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+        offer_id int NOT NULL, product_id int NOT NULL,
+        FOREIGN KEY (offer_id, product_id) REFERENCES apps_cat_offerproduct {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_cat_offerproduct VALUES (1, 1, 'same'), (1, 2, 'prod label');"
+        "INSERT INTO apps_shop_line VALUES (1, 1, 1, 1)",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (5, 'test_x');"
+        "INSERT INTO apps_cat_offerproduct VALUES (1, 1, 'same'), (1, 2, 'uat label'), (3, 3, 'uat only');"
+        "INSERT INTO apps_shop_line VALUES (10, 5, 1, 1), (11, 5, 1, 2), (12, 5, 3, 3)",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert rows(uat, "SELECT offer_id, product_id, label FROM apps_cat_offerproduct ORDER BY 1, 2") == [
+        (1, 1, "same"),
+        (1, 2, "prod label"),
+        (3, 3, "uat only"),
+    ]
+    assert rows(uat, "SELECT id, tenant_id, offer_id, product_id FROM apps_shop_line ORDER BY 1") == [
+        (1, 1, 1, 1),
+        (10, 5, 1, 1),
+        (11, 5, 1, 2),
+        (12, 5, 3, 3),
+    ]
+    assert any("1 row(s) of apps_cat_offerproduct" in w for w in report["warnings"]), report["warnings"]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]

@@ -1192,7 +1192,7 @@ class SyncRun:
                     if cur.rowcount > 0:
                         sizes[name] = sizes.get(name, 0) + cur.rowcount
                         changed = True
-            if sizes.get(name) and table.primary_key and len(table.primary_key) == 1:
+            if sizes.get(name) and table.primary_key:
                 self._classify_referenced(cur, tp)
             for fk in plan.outside_fks:
                 if fk.ref_table != name:
@@ -1221,7 +1221,7 @@ class SyncRun:
     def _classify_referenced(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
         """Drop the *same* rows from the kept set and re-point references to the *alias* rows."""
         assert self.plan is not None and tp.table.primary_key is not None
-        pk = tp.table.primary_key[0]
+        pk_cols = tp.table.primary_key
         pset, stage = self.state.preserved[tp.name], self.state.stage_rel[tp.name]
         keys = [
             u.columns for u in tp.table.uniques if not u.primary and set(u.columns) <= set(tp.copy_columns)
@@ -1250,8 +1250,8 @@ class SyncRun:
                 # did before, and the report says how many references now see other values.
                 differ = _scalar(
                     cur,
-                    sql.SQL("SELECT count(*) FROM {} AS r JOIN {} AS s ON s.{} = r.{} WHERE NOT ({})").format(
-                        temp(pset), stage, sql.Identifier(pk), sql.Identifier(pk), same
+                    sql.SQL("SELECT count(*) FROM {} AS r JOIN {} AS s ON {} WHERE NOT ({})").format(
+                        temp(pset), stage, equal("s", pk_cols, "r", pk_cols), same
                     ),
                 )
                 if differ:
@@ -1262,9 +1262,13 @@ class SyncRun:
                         "it): those references now see production's values"
                     )
                 same = sql.SQL("true")
-        cur.execute(query("delete_same_rows", set=pset, stage=stage, pk=pk, same_keys=same))
-        if not keys:
+        same_pk = equal("s", pk_cols, "r", pk_cols)
+        cur.execute(query("delete_same_rows", set=pset, stage=stage, same_pk=same_pk, same_keys=same))
+        if not keys or len(pk_cols) != 1:
+            # Aliases re-point single-column references; a row of a multi-column key that
+            # production has under another key stays UAT's own.
             return
+        pk = pk_cols[0]
         alias = f"dbsync_a_{self.plan.tables.index(tp)}"
         any_key = sql.SQL(" OR ").join(sql.SQL("({})").format(equal("s", key, "r", key)) for key in keys)
         cur.execute(query("create_alias_map", alias=alias, set=pset, stage=stage, pk=pk, any_key=any_key))
@@ -1658,9 +1662,15 @@ class SyncRun:
                 )
                 if not collisions:
                     continue
+                # A global table's kept rows are the ones preserved rows reference.
+                kept = (
+                    f"{collisions} row(s) of {tp.name} that preserved rows reference"
+                    if tp.role == "global"
+                    else f"{collisions} preserved row(s) of {tp.name}"
+                )
                 if tp.name in self.state.rekey:  # its key follows a re-keyed parent's already
                     raise Refused(
-                        f"{collisions} preserved row(s) of {tp.name} still have primary keys "
+                        f"{kept} still have primary keys "
                         "production uses after following their parent's new ids"
                     )
                 if pk_cols[0] in {r.column for r in tp.remaps}:
@@ -1671,7 +1681,7 @@ class SyncRun:
                 parent = self._key_parent(tp)
                 if parent is not None:
                     raise Refused(
-                        f"{collisions} preserved row(s) of {tp.name} have primary keys production also "
+                        f"{kept} have primary keys production also "
                         f"uses, but their key {pk_cols[0]} is their reference to {parent}, whose rows "
                         "kept their ids: new ids would detach them from their parent rows"
                     )
@@ -1689,7 +1699,7 @@ class SyncRun:
                     )
                     shared = ", ".join(str(row[0]) for row in cur.fetchall())
                     raise Refused(
-                        f"{collisions} preserved row(s) of {tp.name} have primary keys production "
+                        f"{kept} have primary keys production "
                         f"also uses (first: {shared}), and its key ({', '.join(pk_cols)}) is not a "
                         "single integer or uuid column that dbsync can re-key"
                     )
