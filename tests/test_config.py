@@ -36,6 +36,14 @@ def test_toml_and_yaml_both_load(tmp_path: Path) -> None:
         ("[on_remap_conflict]\nx = 'drop'\n", r"on_remap_conflict\.x: Input should be 'keep_one'"),
         ("[natural_keys]\nauth_group = []\n", r"natural_keys: Value error, natural key of 'auth_group'"),
         ("tenants = [", r"not valid TOML"),
+        (
+            "[tenants]\ntable = 'bookings.bookings'\n",
+            r"tenants\.table: 'bookings\.bookings' is in schema 'bookings', which is not in schemas \(public\)",
+        ),
+        (
+            "schemas = ['app']\n[natural_keys]\n'public.badge' = ['label']\n",
+            r"natural_keys\.public\.badge: .* not in schemas \(app\)",
+        ),
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -43,6 +51,13 @@ def test_mistakes_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_qualified_names_in_the_schemas_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        "schemas = ['public', 'bookings']\n[tenants]\ntable = 'bookings.bookings'\n"
+    )
+    assert load_config(tmp_path / "c.toml").tenants.table == "bookings.bookings"
 
 
 def test_declared_natural_keys_extend_the_defaults(tmp_path: Path) -> None:

@@ -133,6 +133,27 @@ class SyncConfig(_Strict):
         return value
 
 
+def _outside_schemas(config: SyncConfig) -> str | None:
+    """The first schema-qualified table name whose schema is not one dbsync reads: it could
+    only ever be reported missing (or, as a key of a table mapping, be silently unused)."""
+    named: list[tuple[str, str]] = [
+        ("tenants.table", config.tenants.table),
+        ("users.table", config.users.table),
+        ("content_type_table", config.content_type_table),
+    ]
+    named += [(f"generic_relations.{i}.table", g.table) for i, g in enumerate(config.generic_relations)]
+    for key in ("natural_keys", "on_unmatched", "on_remap_conflict"):
+        named += [(f"{key}.{table}", table) for table in getattr(config, key)]
+    for key, table in named:
+        schema, dot, _ = table.partition(".")
+        if dot and schema not in config.schemas:
+            return (
+                f"{key}: {table!r} is in schema {schema!r}, which is not in schemas "
+                f"({', '.join(config.schemas)}); add it there"
+            )
+    return None
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
@@ -144,7 +165,7 @@ def parse_config(data: Any, origin: str = "config") -> SyncConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the top level must be a table of keys, not {type(data).__name__}")
     try:
-        return SyncConfig.model_validate(data)
+        config = SyncConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -152,6 +173,10 @@ def parse_config(data: Any, origin: str = "config") -> SyncConfig:
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(f"{key}: {msg}")
         raise ConfigError(f"{origin}: " + "; ".join(problems)) from None
+    problem = _outside_schemas(config)
+    if problem:
+        raise ConfigError(f"{origin}: {problem}")
+    return config
 
 
 def load_config(path: Path | None) -> SyncConfig:
