@@ -1,6 +1,7 @@
--- Seed a set with the test tenants: rows of the tenant table whose test column starts with the
--- test prefix (compared as text, so no LIKE wildcard in the prefix can misfire).
+-- Seed a set with the test tenants: rows of the tenant table that the config's test condition
+-- selects: its test column, compared as text, starts with the test prefix or equals one of the
+-- test values (in psql, e.g. \set is_test 'left(t.schema_name::text, 5) = ''test_''').
 INSERT INTO :"set"
 SELECT t.tableoid, t.ctid, :columns
 FROM :relation AS t
-WHERE left(t.:"test_column"::text, length(:'prefix')) = :'prefix';
+WHERE :is_test;

@@ -60,6 +60,16 @@ def test_qualified_names_in_the_schemas_are_accepted(tmp_path: Path) -> None:
     assert load_config(tmp_path / "c.toml").tenants.table == "bookings.bookings"
 
 
+def test_test_values_are_compared_as_text(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[tenants]\ntest_column = 'id'\ntest_values = [7, 'QA-1']\n")
+    tenants = load_config(tmp_path / "c.toml").tenants
+    assert tenants.test_values == ["7", "QA-1"]
+    assert tenants.test_match("t").as_string(None) == "\"t\".\"id\"::text = ANY('{7,QA-1}'::text[])"
+    (tmp_path / "c.toml").write_text("[tenants]\ntest_values = []\n")
+    with pytest.raises(ConfigError, match=r"tenants\.test_values: List should have at least 1 item"):
+        load_config(tmp_path / "c.toml")
+
+
 def test_declared_natural_keys_extend_the_defaults(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text("[natural_keys]\nauth_badge = ['label']\nauth_group = ['slug']\n")
     keys = load_config(tmp_path / "c.toml").natural_keys

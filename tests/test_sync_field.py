@@ -805,3 +805,41 @@ def test_global_table_with_a_multi_column_key_keeps_only_uat_own_rows(
     ]
     assert any("1 row(s) of apps_cat_offerproduct" in w for w in report["warnings"]), report["warnings"]
     assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
+def test_test_tenants_named_by_exact_values(make_db: MakeDb, tmp_path: Path) -> None:
+    """A tenant table with no naming convention (pagila's store): ``tenants.test_values``
+    names the test tenants by their id, compared exactly. A prefix could not say "store 5 but
+    not 50"; with the values, production's test store 5 is left out, its real store 50 is
+    copied, and UAT's test store 5 is kept with its rental."""
+    ddl = f"""
+    CREATE TABLE store (store_id int PRIMARY KEY, city text NOT NULL);
+    CREATE TABLE rental (rental_id int PRIMARY KEY,
+        store_id int NOT NULL REFERENCES store {FK}, item text NOT NULL);
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO store VALUES (1, 'Lethbridge'), (5, 'prod test'), (50, 'Woodridge');"
+        "INSERT INTO rental VALUES (1, 1, 'a'), (2, 5, 'prod test rental'), (3, 50, 'b')",
+    )
+    execute(
+        uat, "INSERT INTO store VALUES (5, 'uat test'); INSERT INTO rental VALUES (7, 5, 'uat test rental')"
+    )
+    config = write_config(
+        tmp_path,
+        '[tenants]\ntable = "store"\nkey_column = "store_id"\ntest_column = "store_id"\ntest_values = [5]\n',
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup", "--config", config)
+    ok(proc)
+    assert rows(uat, "SELECT store_id, city FROM store ORDER BY 1") == [
+        (1, "Lethbridge"),
+        (5, "uat test"),
+        (50, "Woodridge"),
+    ]
+    assert rows(uat, "SELECT rental_id, store_id, item FROM rental ORDER BY 1") == [
+        (1, 1, "a"),
+        (3, 50, "b"),
+        (7, 5, "uat test rental"),
+    ]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]

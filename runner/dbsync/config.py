@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
@@ -43,6 +44,29 @@ class TenantsConfig(_Strict):
     key_column: str = Field("tenant_id", description="A table with this column is tenant-scoped by it.")
     test_column: str = "schema_name"
     test_prefix: str = Field("test_", min_length=1)
+    test_values: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Test tenants by exact value of test_column (compared as text) instead of "
+        "by prefix: for a tenant table without a naming convention (ids, codes).",
+    )
+
+    @field_validator("test_values", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        """Ids may be written as numbers (``[7, 9]``); the column is compared as text."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    def test_match(self, alias: str) -> sql.Composed:
+        """The SQL condition on ``alias``'s row of the tenant table that makes it a test tenant,
+        with the column compared as text (no LIKE wildcard in a prefix can misfire)."""
+        column = sql.SQL("{}::text").format(sql.Identifier(alias, self.test_column))
+        if self.test_values is not None:
+            return sql.SQL("{} = ANY({}::text[])").format(column, sql.Literal(self.test_values))
+        prefix = sql.Literal(self.test_prefix)
+        return sql.SQL("left({}, length({})) = {}").format(column, prefix, prefix)
 
 
 class UsersConfig(_Strict):

@@ -565,12 +565,7 @@ class SyncRun:
             for g in self._generic_edges("source")
             if g.content_type in self._used_content_types(g.relation)
         ]
-        tenants = self.config.tenants
-        seed = sql.SQL("left({}::text, length({})) = {}").format(
-            sql.Identifier("c", tenants.test_column),
-            sql.Literal(tenants.test_prefix),
-            sql.Literal(tenants.test_prefix),
-        )
+        seed = self.config.tenants.test_match("c")
         relations = {tp.name: relation(tp.table) for tp in plan.tables}
         filters = plan_filters(plan.synced, relations, plan.tenant_table, seed, links)
         if filters is None:
@@ -910,8 +905,7 @@ class SyncRun:
                 set=set_name,
                 relation=rel,
                 columns=columns(cols, "t"),
-                test_column=self.config.tenants.test_column,
-                prefix=self.config.tenants.test_prefix,
+                is_test=self.config.tenants.test_match("t"),
             )
         )
         return cur.rowcount
