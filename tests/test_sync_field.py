@@ -843,3 +843,70 @@ def test_test_tenants_named_by_exact_values(make_db: MakeDb, tmp_path: Path) -> 
         (7, 5, "uat test rental"),
     ]
     assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
+AIRLINE = f"""
+CREATE TABLE flights (flight_id int PRIMARY KEY, flight_no text NOT NULL UNIQUE);
+CREATE TABLE ticket_flights (ticket_no text NOT NULL,
+    tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+    flight_id int NOT NULL REFERENCES flights {FK}, PRIMARY KEY (ticket_no, flight_id));
+CREATE TABLE boarding_passes (ticket_no text NOT NULL, flight_id int NOT NULL, seat_no text NOT NULL,
+    PRIMARY KEY (ticket_no, flight_id),
+    FOREIGN KEY (ticket_no, flight_id) REFERENCES ticket_flights (ticket_no, flight_id) {FK});
+"""
+
+PASSES = """
+SELECT b.seat_no, f.flight_no FROM boarding_passes b JOIN flights f USING (flight_id)
+WHERE b.ticket_no = '9991' ORDER BY 1
+"""
+
+
+def test_repointed_ids_follow_down_a_multi_column_key(make_db: MakeDb, tmp_path: Path) -> None:
+    """UAT's flights 10 and 20 are production's 20 and 10 (same flight_no, ids swapped): the
+    test tenant's ticket segments were re-pointed to production's ids, but their boarding
+    passes, which reference the segments by (ticket_no, flight_id), kept the old flight ids;
+    every key still held, and each pass sat on the other flight (exit 0, proofs green)."""
+    prod, uat = field_databases(make_db, AIRLINE)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO flights VALUES (10, 'PG0020'), (20, 'PG0010'), (30, 'PG0030');"
+        "INSERT INTO ticket_flights VALUES ('0001', 1, 30); INSERT INTO boarding_passes VALUES ('0001', 30, '1A')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_x');"
+        "INSERT INTO flights VALUES (10, 'PG0010'), (20, 'PG0020');"
+        "INSERT INTO ticket_flights VALUES ('9991', 5, 10), ('9991', 5, 20);"
+        "INSERT INTO boarding_passes VALUES ('9991', 10, 'seat-on-PG0010'), ('9991', 20, 'seat-on-PG0020')",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert rows(uat, PASSES) == [("seat-on-PG0010", "PG0010"), ("seat-on-PG0020", "PG0020")]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
+def test_rekeyed_ids_follow_down_a_multi_column_key(make_db: MakeDb, tmp_path: Path) -> None:
+    """UAT's own flight 601 (a flight_no production does not have) is re-keyed because
+    production uses 601: before the fix its ticket segment followed but the boarding pass kept
+    601, and the run failed on the boarding pass's foreign key (exit 4)."""
+    prod, uat = field_databases(make_db, AIRLINE)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO flights VALUES (601, 'PG0601');"
+        "INSERT INTO ticket_flights VALUES ('0001', 1, 601); INSERT INTO boarding_passes VALUES ('0001', 601, '1A')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_x'); INSERT INTO flights VALUES (601, 'UAT0001');"
+        "INSERT INTO ticket_flights VALUES ('9991', 5, 601); INSERT INTO boarding_passes VALUES ('9991', 601, '9Z')",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    new = rekeyed(report, "flights")[601]
+    assert rows(uat, PASSES) == [("9Z", "UAT0001")]
+    assert rows(uat, "SELECT ticket_no, flight_id FROM boarding_passes ORDER BY 1") == [
+        ("0001", 601),
+        ("9991", new),
+    ]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]

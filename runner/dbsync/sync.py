@@ -132,6 +132,8 @@ class _State:
     preserved: dict[TableName, str] = field(default_factory=dict)
     rekey: dict[TableName, str] = field(default_factory=dict)
     alias: dict[TableName, str] = field(default_factory=dict)
+    # (table, column) -> the maps carried into it through a multi-column key (see _cascade)
+    cascaded: dict[tuple[TableName, str], list[str]] = field(default_factory=dict)
     content_types: dict[str, dict[Any, TableName]] = field(default_factory=dict)  # side -> id -> table
     maps: dict[TableName, str] = field(default_factory=dict)
     before: dict[TableName, Digest] = field(default_factory=dict)
@@ -1299,6 +1301,10 @@ class SyncRun:
             if (edge.child, column) in followed:
                 continue  # a single- and a multi-column key on one column: a map applies once
             followed.add((edge.child, column))
+            child_pk = self.target_catalog.tables[edge.child].primary_key
+            if not (fresh and edge.child != table and child_pk == (column,)):
+                # (an inheritance child's own key is followed below, by the same map)
+                self._cascade(cur, edge.child, column, map_table, {(edge.child, column)})
             cur.execute(
                 query(
                     "update_rekeyed_column",
@@ -1308,7 +1314,6 @@ class SyncRun:
                 )
             )
             moved = cur.rowcount
-            child_pk = self.target_catalog.tables[edge.child].primary_key
             if fresh and moved and edge.child != table and child_pk == (column,):
                 if edge.child in self.state.rekey:
                     raise Refused(
@@ -1326,6 +1331,42 @@ class SyncRun:
         self._follow_generic(cur, table, map_table)
         cur.execute(sql.SQL("SELECT old, new FROM {} ORDER BY old").format(temp(map_table)))
         return [[_plain(o), _plain(n)] for o, n in cur.fetchall()]
+
+    def _cascade(
+        self,
+        cur: psycopg.Cursor[Any],
+        table: TableName,
+        column: str,
+        map_table: str,
+        seen: set[tuple[TableName, str]],
+    ) -> None:
+        """``table.column`` of preserved rows is about to move by ``map_table``: the preserved
+        rows that reference those rows through a key containing ``column`` follow first (and
+        whatever references *them* by that column, before them), so a reference never ends on
+        another row that happens to carry the new values."""
+        assert self.plan is not None
+        for edge in self.plan.edges:
+            if edge.parent != table or column not in edge.ref_columns:
+                continue
+            if edge.child not in self.state.preserved:
+                continue
+            child_column = edge.columns[edge.ref_columns.index(column)]
+            if (edge.child, child_column) in seen:
+                continue
+            seen.add((edge.child, child_column))
+            self._cascade(cur, edge.child, child_column, map_table, seen)
+            cur.execute(
+                query(
+                    "update_cascaded_column",
+                    preserved=self.state.preserved[edge.child],
+                    rekey=map_table,
+                    column=child_column,
+                    referenced=self.state.preserved[table],
+                    reference=equal("c", edge.ref_columns, "g", edge.columns),
+                )
+            )
+            if cur.rowcount:
+                self.state.cascaded.setdefault((edge.child, child_column), []).append(map_table)
 
     def _take_preserved_digest(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
         """The digest the "preserved" proof compares with, taken before anything rewrites the set."""
@@ -2185,6 +2226,10 @@ class SyncRun:
             for maps in (self.state.rekey, self.state.alias):
                 if edge.parent in maps:
                     plain(maps[edge.parent], column)
+        for (table, column), carried in self.state.cascaded.items():
+            if table == tp.name:
+                for map_table in carried:
+                    plain(map_table, column)
         for g in self._generic_edges("target"):
             if g.relation.table != tp.name:
                 continue
