@@ -861,12 +861,16 @@ WHERE b.ticket_no = '9991' ORDER BY 1
 """
 
 
-def test_repointed_ids_follow_down_a_multi_column_key(make_db: MakeDb, tmp_path: Path) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["through-the-segment", "and-directly"])
+def test_repointed_ids_follow_down_a_multi_column_key(make_db: MakeDb, tmp_path: Path, direct: bool) -> None:
     """UAT's flights 10 and 20 are production's 20 and 10 (same flight_no, ids swapped): the
     test tenant's ticket segments were re-pointed to production's ids, but their boarding
     passes, which reference the segments by (ticket_no, flight_id), kept the old flight ids;
-    every key still held, and each pass sat on the other flight (exit 0, proofs green)."""
-    prod, uat = field_databases(make_db, AIRLINE)
+    every key still held, and each pass sat on the other flight (exit 0, proofs green). With a
+    second, direct key from the pass to its flight, the map must still apply once (twice
+    would swap the ids back)."""
+    extra = f"ALTER TABLE boarding_passes ADD FOREIGN KEY (flight_id) REFERENCES flights {FK};"
+    prod, uat = field_databases(make_db, AIRLINE + (extra if direct else ""))
     execute(
         prod,
         "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"

@@ -1294,6 +1294,13 @@ class SyncRun:
         its content type, follow in turn, down the whole inheritance chain."""
         assert self.plan is not None
         followed: set[tuple[TableName, str]] = set()
+        # Columns this map reaches directly are never also carried down a multi-column key:
+        # a map applied twice to one column would undo a swap (10 -> 20, 20 -> 10).
+        carried = {
+            (e.child, e.columns[e.ref_columns.index(pk)])
+            for e in self.plan.edges
+            if e.parent == table and pk in e.ref_columns
+        }
         for edge in self.plan.edges:
             if edge.parent != table or pk not in edge.ref_columns:
                 continue
@@ -1304,7 +1311,7 @@ class SyncRun:
             child_pk = self.target_catalog.tables[edge.child].primary_key
             if not (fresh and edge.child != table and child_pk == (column,)):
                 # (an inheritance child's own key is followed below, by the same map)
-                self._cascade(cur, edge.child, column, map_table, {(edge.child, column)})
+                self._cascade(cur, edge.child, column, map_table, carried)
             cur.execute(
                 query(
                     "update_rekeyed_column",
