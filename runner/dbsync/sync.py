@@ -1696,13 +1696,29 @@ class SyncRun:
                     continue
                 pk_cols = tp.table.primary_key
                 stage, preserved = self.state.stage_rel[tp.name], self.state.preserved[tp.name]
-                collisions = _scalar(
-                    cur,
-                    sql.SQL(
-                        "SELECT count(*) FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {})"
-                    ).format(temp(preserved), stage, equal("s", pk_cols, "p", pk_cols)),
+                shared_key = sql.SQL("EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
+                    stage, equal("s", pk_cols, "p", pk_cols)
                 )
-                if not collisions:
+                count = sql.SQL("SELECT count(*) FROM {} AS p WHERE {}")
+                collisions = _scalar(cur, count.format(temp(preserved), shared_key))
+                named = self._named_by_production(tp)
+                dangling = 0
+                if named is not None:
+                    only_named = sql.SQL("NOT {} AND {}").format(shared_key, named)
+                    dangling = int(_scalar(cur, count.format(temp(preserved), only_named)))
+                if not collisions and not dangling:
+                    continue
+                if not collisions and (
+                    tp.name in self.state.rekey
+                    or tp.rekey is None
+                    or pk_cols[0] in {r.column for r in tp.remaps}
+                    or self._key_parent(tp) is not None
+                ):
+                    self.report.warnings.append(
+                        f"production's generic references (to rows it no longer has) name the ids "
+                        f"of {dangling} preserved row(s) of {tp.name}, which cannot be re-keyed: "
+                        "those references now lead to UAT's rows"
+                    )
                     continue
                 # A global table's kept rows are the ones preserved rows reference.
                 kept = (
@@ -1758,12 +1774,13 @@ class SyncRun:
                         cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), stage)
                     )
                     limit = INTEGER_RANGES[pk_type]
+                    moving = int(collisions) + dangling
                     base = max(int(top), int(incoming) + headroom)
-                    if base + collisions > limit:
+                    if base + moving > limit:
                         base = int(top)
-                    if base + collisions > limit:
+                    if base + moving > limit:
                         raise Refused(
-                            f"{tp.name}.{pk} ({pk_type}) has no room left for {collisions} re-keyed ids"
+                            f"{tp.name}.{pk} ({pk_type}) has no room left for {moving} re-keyed ids"
                         )
                     new_id = sql.SQL("({} + row_number() OVER (ORDER BY p.{}))::{}").format(
                         sql.Literal(base), sql.Identifier(pk), sql.SQL(pk_type)
@@ -1771,6 +1788,7 @@ class SyncRun:
                 else:
                     new_id = sql.Composed([sql.SQL("gen_random_uuid()")])
                 rekey = f"dbsync_r_{i}"
+                in_use = shared_key if named is None else sql.SQL("({} OR {})").format(shared_key, named)
                 cur.execute(
                     query(
                         "create_rekey_map",
@@ -1778,7 +1796,7 @@ class SyncRun:
                         pk=pk,
                         new_id=new_id,
                         preserved=preserved,
-                        stage=stage,
+                        in_use=in_use,
                     )
                 )
                 cur.execute(sql.SQL("ANALYZE {}").format(temp(rekey)))
@@ -1831,6 +1849,22 @@ class SyncRun:
             if edge.child == tp.name and edge.parent != tp.name and pk is not None and edge.columns == pk:
                 return edge.parent
         return None
+
+    def _named_by_production(self, tp: TablePlan) -> sql.Composable | None:
+        """The condition (over a preserved row ``p``) that a generic reference production's
+        copied rows hold names the row's id under ``tp``'s content type: a version or a
+        permission of an object production deleted (django-reversion keeps them on purpose).
+        Left as it is, that reference would lead to UAT's row with the same id once both are
+        in one table; the id counts as production's and the row is re-keyed. None without
+        such relations."""
+        exists = [
+            sql.SQL("EXISTS (SELECT 1 FROM {} AS g WHERE {})").format(
+                self.state.stage_rel[g.relation.table], g.match("g", "p")
+            )
+            for g in self._generic_edges("target")
+            if g.parent == tp.name and g.relation.table in self.state.stage_rel
+        ]
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(exists)) if exists else None
 
     def _rekey_order(self) -> list[tuple[int, TablePlan]]:
         """The synced tables (with their plan index) in load order, except that a table whose
