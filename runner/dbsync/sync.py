@@ -1454,11 +1454,11 @@ class SyncRun:
                 if changing:
                     self.state.changing_maps.add(m.table)
                 if changing <= self.config.source_remap_limit:  # small enough for the SELECT
-                    cur.execute(
-                        sql.SQL("SELECT src, dst FROM {} WHERE dst IS DISTINCT FROM src ORDER BY src").format(
-                            temp(mapping)
-                        )
-                    )
+                    # An unmatched key that the remap step will refuse is sent as it is: written
+                    # as NULL, a NOT NULL column would fail the load before that step says why.
+                    keep = sql.SQL(" AND dst IS NOT NULL" if m.unmatched == "refuse" else "")
+                    changes = sql.SQL("SELECT src, dst FROM {} WHERE dst IS DISTINCT FROM src{} ORDER BY src")
+                    cur.execute(changes.format(temp(mapping), keep))
                     self.state.map_changes[m.table] = [(src, dst) for src, dst in cur.fetchall()]
 
     def _remap(self) -> None:
@@ -1481,10 +1481,16 @@ class SyncRun:
                     assert row is not None
                     by_key, to_fallback, unmatched = (int(str(v)) for v in row[:3])
                     if unmatched and m.unmatched == "refuse":
+                        column = tp.table.column(r.column)
+                        fix = (
+                            f"add the rows to the target ({r.column} is NOT NULL, so on_unmatched "
+                            f'"null" cannot apply)'
+                            if column is not None and column.not_null
+                            else f'set on_unmatched.{r.target.name} = "null" or add the rows to the target'
+                        )
                         raise Refused(
                             f"{unmatched} row(s) of {tp.name}.{r.column} reference {r.target} rows "
-                            f"whose natural key ({', '.join(m.key)}) has no match in the target; "
-                            f'set on_unmatched.{r.target.name} = "null" or add the rows to the target'
+                            f"whose natural key ({', '.join(m.key)}) has no match in the target; {fix}"
                         )
                     if at_source:
                         rewritten = int(str(row[3]))
