@@ -997,3 +997,44 @@ def test_unmatched_natural_key_in_a_not_null_column_is_refused(
     )
     assert "add the rows to the target (group_id is NOT NULL" in proc.stderr, proc.stderr
     assert snapshot(uat).checksum == before.checksum
+
+
+def test_a_database_without_a_user_table(make_db: MakeDb, tmp_path: Path) -> None:
+    """Sample databases (the airlines demo, employees, world) have no user table: the run was
+    refused (exit 2, "the user table 'auth_user' does not exist") whatever the config said.
+    ``users.table = ""`` says there is none, and nothing is remapped as a user."""
+    ddl = f"""
+    DROP TABLE auth_user;
+    CREATE TABLE apps_docs_doc (id serial PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, title text NOT NULL);
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'), (2, 'test_p');"
+        "INSERT INTO apps_docs_doc VALUES (1, 1, 'acme doc'), (2, 2, 'prod test doc')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'test_u'); INSERT INTO apps_docs_doc VALUES (1, 1, 'uat doc')",
+    )
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+    assert proc.returncode == 2 and "the user table 'auth_user' does not exist" in proc.stderr, proc.stderr
+
+    proc, report = sync(
+        prod, uat, tmp_path, "--no-backup", "--config", write_config(tmp_path, '[users]\ntable = ""\n')
+    )
+    ok(proc)
+    new = rekeyed(report, "apps_tenants_tenant")[1]
+    assert rows(uat, "SELECT id, schema_name FROM apps_tenants_tenant ORDER BY 1") == [
+        (1, "acme"),
+        (new, "test_u"),
+    ]
+    assert rows(
+        uat,
+        "SELECT d.title, t.schema_name FROM apps_docs_doc d JOIN apps_tenants_tenant t ON t.id = d.tenant_id ORDER BY 1",
+    ) == [
+        ("acme doc", "acme"),
+        ("uat doc", "test_u"),
+    ]
+    assert report["remaps"] == [] and all(p["ok"] for p in report["proofs"])

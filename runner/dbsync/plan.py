@@ -96,7 +96,7 @@ class TablePlan:
 class Plan:
     tables: tuple[TablePlan, ...]  # in load order: referenced tables first
     tenant_table: TableName
-    user_table: TableName
+    user_table: TableName | None  # None: no user table (users.table = "")
     excluded: tuple[TableName, ...]
     untouched: tuple[TableName, ...]
     edges: tuple[Edge, ...]  # among synced tables, incl. virtual tenant edges
@@ -236,31 +236,7 @@ def _cycles(nodes: list[TableName], edges: list[tuple[TableName, TableName]]) ->
     return groups
 
 
-def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
-    """Decide everything about a sync from the catalogs, or refuse with the reason."""
-    warnings: list[str] = []
-    tenant_name = _require_table(target, config, config.tenants.table, "tenant", "target")
-    _require_table(source, config, config.tenants.table, "tenant", "source")
-    user_name = _require_table(target, config, config.users.table, "user", "target")
-    _require_table(source, config, config.users.table, "user", "source")
-
-    excluded = sorted(n for n in target.tables if _matches(n, config.exclude))
-    excluded_set = set(excluded)
-    if tenant_name in excluded_set:
-        raise ConfigError(f"tenants.table: {tenant_name} matches an exclude pattern; it must be synced")
-    if user_name not in excluded_set:
-        warnings.append(
-            f"the user table {user_name} is not excluded, so it is synced like any table and "
-            "user references are not remapped"
-        )
-
-    tenant = target.tables[tenant_name]
-    _require_columns(tenant, [config.tenants.test_column], "tenants.test_column", "target")
-    _require_columns(
-        source.tables[tenant_name], [config.tenants.test_column], "tenants.test_column", "source"
-    )
-    if not tenant.primary_key or len(tenant.primary_key) != 1:
-        raise SchemaError(f"the tenant table {tenant_name} needs a single-column primary key")
+def _require_user_table(source: Catalog, target: Catalog, config: SyncConfig, user_name: TableName) -> None:
     users = target.tables[user_name]
     _require_columns(users, config.users.natural_key, "users.natural_key", "target")
     _require_columns(source.tables[user_name], config.users.natural_key, "users.natural_key", "source")
@@ -274,6 +250,37 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         )
     if not users.primary_key or len(users.primary_key) != 1:
         raise SchemaError(f"the user table {user_name} needs a single-column primary key")
+
+
+def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
+    """Decide everything about a sync from the catalogs, or refuse with the reason."""
+    warnings: list[str] = []
+    tenant_name = _require_table(target, config, config.tenants.table, "tenant", "target")
+    _require_table(source, config, config.tenants.table, "tenant", "source")
+    user_name: TableName | None = None
+    if config.users.table:  # "": the database has no user table, and nothing maps users
+        user_name = _require_table(target, config, config.users.table, "user", "target")
+        _require_table(source, config, config.users.table, "user", "source")
+
+    excluded = sorted(n for n in target.tables if _matches(n, config.exclude))
+    excluded_set = set(excluded)
+    if tenant_name in excluded_set:
+        raise ConfigError(f"tenants.table: {tenant_name} matches an exclude pattern; it must be synced")
+    if user_name is not None and user_name not in excluded_set:
+        warnings.append(
+            f"the user table {user_name} is not excluded, so it is synced like any table and "
+            "user references are not remapped"
+        )
+
+    tenant = target.tables[tenant_name]
+    _require_columns(tenant, [config.tenants.test_column], "tenants.test_column", "target")
+    _require_columns(
+        source.tables[tenant_name], [config.tenants.test_column], "tenants.test_column", "source"
+    )
+    if not tenant.primary_key or len(tenant.primary_key) != 1:
+        raise SchemaError(f"the tenant table {tenant_name} needs a single-column primary key")
+    if user_name is not None:
+        _require_user_table(source, target, config, user_name)
 
     candidates = [n for n in target.tables if n not in excluded_set]
     source_only = sorted(
@@ -444,7 +451,7 @@ def _natural_key_maps(
     target: Catalog,
     config: SyncConfig,
     into_excluded: list[ForeignKey],
-    user_name: TableName,
+    user_name: TableName | None,
     excluded: set[TableName],
 ) -> tuple[NaturalKeyMap, ...]:
     """One map per excluded table that synced rows reference, dependencies first."""

@@ -1384,7 +1384,10 @@ class SyncRun:
     # -- 8. remap ----------------------------------------------------------------------------
 
     def _fallback_user(self, cur: psycopg.Cursor[Any]) -> Any:
-        users = self.target_catalog.tables[self.plan.user_table]  # type: ignore[union-attr]
+        assert self.plan is not None
+        if self.plan.user_table is None:
+            return None
+        users = self.target_catalog.tables[self.plan.user_table]
         assert users.primary_key is not None
         return _scalar(
             cur,
@@ -2174,7 +2177,8 @@ class SyncRun:
                 verdict = "unchanged" if same else "CHANGED"
                 self._proof("untouched", str(name), same, f"{after[0]} rows; digest {verdict}")
             self._prove_foreign_keys(cur)
-            if self.state.fallback_user is not None or self.state.fallback_used:
+            fallback = self.state.fallback_user is not None or self.state.fallback_used
+            if plan.user_table is not None and fallback:
                 users = self.target_catalog.tables[plan.user_table]
                 assert users.primary_key is not None
                 exists = (
