@@ -66,7 +66,7 @@ from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBac
 from .fingerprint import table_counts
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
-from .plan import GenericRelation, Plan, TablePlan, make_plan
+from .plan import Edge, GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact
@@ -1346,11 +1346,14 @@ class SyncRun:
         column: str,
         map_table: str,
         seen: set[tuple[TableName, str]],
+        path: tuple[Edge, ...] = (),
     ) -> None:
         """``table.column`` of preserved rows is about to move by ``map_table``: the preserved
         rows that reference those rows through a key containing ``column`` follow first (and
         whatever references *them* by that column, before them), so a reference never ends on
-        another row that happens to carry the new values."""
+        another row that happens to carry the new values. ``path``: the edges from the rows
+        the map moves directly down to ``table``; a row follows only if the row it references
+        moves, which a deeper level checks through every level above it."""
         assert self.plan is not None
         for edge in self.plan.edges:
             if edge.parent != table or column not in edge.ref_columns:
@@ -1361,19 +1364,32 @@ class SyncRun:
             if (edge.child, child_column) in seen:
                 continue
             seen.add((edge.child, child_column))
-            self._cascade(cur, edge.child, child_column, map_table, seen)
+            self._cascade(cur, edge.child, child_column, map_table, seen, (*path, edge))
             cur.execute(
                 query(
                     "update_cascaded_column",
                     preserved=self.state.preserved[edge.child],
                     rekey=map_table,
                     column=child_column,
-                    referenced=self.state.preserved[table],
-                    reference=equal("c", edge.ref_columns, "g", edge.columns),
+                    moving=self._moving((*path, edge)),
                 )
             )
             if cur.rowcount:
                 self.state.cascaded.setdefault((edge.child, child_column), []).append(map_table)
+
+    def _moving(self, path: tuple[Edge, ...], level: int = 0) -> sql.Composable:
+        """Over alias ``g<level>``, a preserved row of ``path[-1].child``: the row it references
+        through ``path[-1]`` is preserved and moves (up to ``path[0].parent``, whose rows with
+        the old value all move)."""
+        edge = path[-1]
+        here, up = f"g{level}", f"g{level + 1}"
+        above = self._moving(path[:-1], level + 1) if len(path) > 1 else sql.SQL("true")
+        return sql.SQL("EXISTS (SELECT 1 FROM {} AS {} WHERE {} AND {})").format(
+            temp(self.state.preserved[edge.parent]),
+            sql.Identifier(up),
+            equal(up, edge.ref_columns, here, edge.columns),
+            above,
+        )
 
     def _take_preserved_digest(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
         """The digest the "preserved" proof compares with, taken before anything rewrites the set."""
