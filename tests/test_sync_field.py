@@ -764,11 +764,13 @@ def test_a_column_with_a_single_and_a_multi_column_key_is_repointed_once(
 def test_global_table_with_a_multi_column_key_keeps_only_uat_own_rows(
     make_db: MakeDb, tmp_path: Path
 ) -> None:
-    """An offer-product table keyed by (offer_id, product_id), as AdventureWorks'
-    specialofferproduct: before the fix the rows UAT's test orders reference were never compared
-    with production's, so a row identical to production's counted as UAT's own and the run was
-    refused (exit 3). The identical row is production's; a UAT-only row is kept; a row under
-    production's key with other values gives way to production's, with a warning."""
+    """An offer-product table keyed by two plain values (offer_id, product_id; no foreign
+    keys, no remapped column): before the fix the rows UAT's test orders reference were never
+    compared with production's, so a row identical to production's counted as UAT's own and the
+    run was refused (exit 3). The identical row is production's; a UAT-only row is kept; a row
+    under production's key with other values gives way to production's, with a warning. (A key
+    made of references, like AdventureWorks' specialofferproduct, is still not compared: the
+    rows it references may be re-pointed or re-keyed after it is classified.)"""
     ddl = f"""
     CREATE TABLE apps_cat_offerproduct (offer_id int NOT NULL, product_id int NOT NULL,
         label text NOT NULL, PRIMARY KEY (offer_id, product_id));
@@ -853,6 +855,8 @@ CREATE TABLE ticket_flights (ticket_no text NOT NULL,
 CREATE TABLE boarding_passes (ticket_no text NOT NULL, flight_id int NOT NULL, seat_no text NOT NULL,
     PRIMARY KEY (ticket_no, flight_id),
     FOREIGN KEY (ticket_no, flight_id) REFERENCES ticket_flights (ticket_no, flight_id) {FK});
+CREATE TABLE bag_tags (tag text PRIMARY KEY, ticket_no text NOT NULL, flight_id int NOT NULL,
+    FOREIGN KEY (ticket_no, flight_id) REFERENCES boarding_passes {FK});
 """
 
 PASSES = """
@@ -882,11 +886,19 @@ def test_repointed_ids_follow_down_a_multi_column_key(make_db: MakeDb, tmp_path:
         "INSERT INTO apps_tenants_tenant VALUES (5, 'test_x');"
         "INSERT INTO flights VALUES (10, 'PG0010'), (20, 'PG0020');"
         "INSERT INTO ticket_flights VALUES ('9991', 5, 10), ('9991', 5, 20);"
-        "INSERT INTO boarding_passes VALUES ('9991', 10, 'seat-on-PG0010'), ('9991', 20, 'seat-on-PG0020')",
+        "INSERT INTO boarding_passes VALUES ('9991', 10, 'seat-on-PG0010'), ('9991', 20, 'seat-on-PG0020');"
+        "INSERT INTO bag_tags VALUES ('bag-on-PG0010', '9991', 10), ('bag-on-PG0020', '9991', 20)",
     )
     proc, report = sync(prod, uat, tmp_path, "--no-backup")
     ok(proc)
     assert rows(uat, PASSES) == [("seat-on-PG0010", "PG0010"), ("seat-on-PG0020", "PG0020")]
+    # two levels down: a bag tag references its boarding pass by (ticket_no, flight_id)
+    assert rows(
+        uat, "SELECT t.tag, f.flight_no FROM bag_tags t JOIN flights f USING (flight_id) ORDER BY 1"
+    ) == [
+        ("bag-on-PG0010", "PG0010"),
+        ("bag-on-PG0020", "PG0020"),
+    ]
     assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
 
 
@@ -1038,3 +1050,74 @@ def test_a_database_without_a_user_table(make_db: MakeDb, tmp_path: Path) -> Non
         ("uat doc", "test_u"),
     ]
     assert report["remaps"] == [] and all(p["ok"] for p in report["proofs"])
+
+
+def test_a_multi_column_key_of_references_is_not_taken_for_production_s(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """offerproduct is keyed by (product_id, offer_id), product_id a reference: UAT's (7, 1) is
+    on product "a", production's (7, 1) on product "x" (production has "a" as 9). Compared by raw
+    ids the rows look the same, and the test line would have committed on production's offer
+    for another product; such a key is not compared, the collision is refused (exit 3) and UAT
+    is left as it was."""
+    ddl = f"""
+    CREATE TABLE apps_cat_product (id int PRIMARY KEY, sku text NOT NULL UNIQUE);
+    CREATE TABLE apps_cat_offerproduct (product_id int NOT NULL REFERENCES apps_cat_product {FK},
+        offer_id int NOT NULL, PRIMARY KEY (product_id, offer_id));
+    CREATE TABLE apps_shop_line (id int PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+        product_id int NOT NULL, offer_id int NOT NULL,
+        FOREIGN KEY (product_id, offer_id) REFERENCES apps_cat_offerproduct {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO apps_cat_product VALUES (7, 'x'), (9, 'a');"
+        "INSERT INTO apps_cat_offerproduct VALUES (7, 1), (9, 1)",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_x'); INSERT INTO apps_cat_product VALUES (7, 'a');"
+        "INSERT INTO apps_cat_offerproduct VALUES (7, 1); INSERT INTO apps_shop_line VALUES (1, 5, 7, 1)",
+    )
+    before = snapshot(uat)
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup")
+    assert proc.returncode == 3, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "apps_cat_offerproduct" in proc.stderr and "not a single integer or uuid column" in proc.stderr
+    assert snapshot(uat).checksum == before.checksum
+
+
+def test_rows_named_by_production_versions_but_referenced_from_outside_keep_their_ids(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """As above, but a table dbsync does not write (auth_docnote, excluded) references the test
+    document: it cannot be re-keyed, so the run goes on with a warning instead of refusing
+    (exit 3) because of production's versions of deleted objects."""
+    ddl = f"""
+    {CONTENT_TYPES}
+    CREATE TABLE apps_docs_document (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK}, title text NOT NULL);
+    CREATE TABLE reversion_version (id serial PRIMARY KEY,
+        content_type_id integer NOT NULL REFERENCES django_content_type {FK},
+        object_id varchar(191) NOT NULL, object_repr text NOT NULL);
+    CREATE TABLE auth_docnote (id int PRIMARY KEY, doc_id bigint NOT NULL REFERENCES apps_docs_document {FK});
+    INSERT INTO django_content_type (app_label, model) VALUES ('apps_docs', 'document');
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO apps_docs_document VALUES (1, 1, 'acme doc 1');"
+        "INSERT INTO reversion_version (id, content_type_id, object_id, object_repr) VALUES (2, 1, '2', 'deleted')",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_alpha'); INSERT INTO apps_docs_document VALUES (2, 5, 'test doc');"
+        "INSERT INTO auth_docnote VALUES (1, 2)",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert rows(uat, "SELECT id, title FROM apps_docs_document ORDER BY 1") == [
+        (1, "acme doc 1"),
+        (2, "test doc"),
+    ]
+    assert any("name the ids of 1 preserved row(s) of apps_docs_document" in w for w in report["warnings"])

@@ -1188,7 +1188,7 @@ class SyncRun:
                     if cur.rowcount > 0:
                         sizes[name] = sizes.get(name, 0) + cur.rowcount
                         changed = True
-            if sizes.get(name) and table.primary_key:
+            if sizes.get(name) and table.primary_key and (len(table.primary_key) == 1 or self._plain_key(tp)):
                 self._classify_referenced(cur, tp)
             for fk in plan.outside_fks:
                 if fk.ref_table != name:
@@ -1213,6 +1213,17 @@ class SyncRun:
             self._take_preserved_digest(cur, tp)
             if kept:
                 self.progress.say(f"scope: keeping {kept} row(s) of {name} that surviving rows reference")
+
+    def _plain_key(self, tp: TablePlan) -> bool:
+        """A multi-column primary key whose values mean the same on both sides by now: none of
+        its columns is remapped later (a user id) or references a synced table, whose rows may
+        still be re-pointed or re-keyed after this table is classified (referrers come first).
+        Rows of other multi-column keys are never taken for production's: they stay UAT's own,
+        and a collision is refused at rekey."""
+        assert self.plan is not None and tp.table.primary_key is not None
+        moving = {r.column for r in tp.remaps}
+        moving.update(c for e in self.plan.edges if e.child == tp.name for c in e.columns)
+        return not moving.intersection(tp.table.primary_key)
 
     def _classify_referenced(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
         """Drop the *same* rows from the kept set and re-point references to the *alias* rows."""
@@ -1738,10 +1749,12 @@ class SyncRun:
                     or tp.rekey is None
                     or pk_cols[0] in {r.column for r in tp.remaps}
                     or self._key_parent(tp) is not None
+                    or any(fk.ref_table == tp.name for fk in plan.outside_fks)
                 ):
                     self.report.warnings.append(
                         f"production's generic references (to rows it no longer has) name the ids "
-                        f"of {dangling} preserved row(s) of {tp.name}, which cannot be re-keyed: "
+                        f"of {dangling} preserved row(s) of {tp.name}, which are not re-keyed for them "
+                        "(their key cannot be, or tables dbsync does not write reference them): "
                         "those references now lead to UAT's rows"
                     )
                     continue
