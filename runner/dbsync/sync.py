@@ -1320,8 +1320,9 @@ class SyncRun:
                 continue  # a single- and a multi-column key on one column: a map applies once
             followed.add((edge.child, column))
             child_pk = self.target_catalog.tables[edge.child].primary_key
-            if not (fresh and edge.child != table and child_pk == (column,)):
-                # (an inheritance child's own key is followed below, by the same map)
+            # a re-key moves an inheritance child's own key too: followed below, by the same map
+            inherits = fresh and edge.child != table and child_pk == (column,)
+            if not inherits:
                 self._cascade(cur, edge.child, column, map_table, carried)
             cur.execute(
                 query(
@@ -1332,7 +1333,7 @@ class SyncRun:
                 )
             )
             moved = cur.rowcount
-            if fresh and moved and edge.child != table and child_pk == (column,):
+            if inherits and moved:
                 if edge.child in self.state.rekey:
                     raise Refused(
                         f"preserved rows of {edge.child} get new ids twice: through their key "
