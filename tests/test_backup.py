@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from dbsync.errors import StoreError, ToolMissing
 from dbsync.pgtools import find_tool
 from dbsync.store import ObjectInfo, open_store
 from tests.checksum import snapshot
-from tests.test_sync import dbsync, execute, ok, sync
+from tests.test_sync import dbsync, execute, ok, rows, sync
 
 
 def backups_in(store_url: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -50,6 +52,7 @@ def test_sync_backs_up_the_target_first_and_the_dump_restores_with_plain_pg_rest
     proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, "--series", "uat-daily")
     ok(proc)
     assert report["backup"]["verified"] is True
+    assert report["backup"]["check_seconds"] >= report["backup"]["check_waited_seconds"] >= 0
     [entry] = backups_in(store_url)
     assert entry["complete"] and entry["series"] == "uat-daily" and entry["run_id"] == report["run_id"]
     folder = tmp_path / "store" / entry["folder"]
@@ -451,3 +454,64 @@ def test_compression_level_reaches_pg_dump_and_a_bad_one_changes_nothing(
         sizes[level] = report["backup"]["size"]
     # The same synced data dumped twice: level 9 is smaller than none at all.
     assert sizes["9"] < sizes["0"]
+
+
+def corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def run_paused(
+    run: Callable[[dict[str, str]], Any], checkpoint: str, tmp_path: Path
+) -> tuple[threading.Thread, Path, dict[str, Any]]:
+    """Start ``run`` (given the env) on a thread, pausing at ``checkpoint`` until the returned
+    release file exists; the run's return value lands in the dict as "run"."""
+    release = tmp_path / "release"
+    result: dict[str, Any] = {}
+    env = {"DBSYNC_FAULT": f"{checkpoint}:pause={release}"}
+    thread = threading.Thread(target=lambda: result.update(run=run(env)), daemon=True)
+    thread.start()
+    return thread, release, result
+
+
+def wait_for_exclusive_lock(url: str, relation: str, thread: threading.Thread) -> None:
+    """Until a dbsync session of the run holds an ACCESS EXCLUSIVE lock on ``relation``: the
+    run is making its changes (pg_dump's share locks, while it lived, would have blocked it)."""
+    deadline = time.monotonic() + 120
+    while not rows(
+        url,
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+        "AND l.mode = 'AccessExclusiveLock' AND l.granted "
+        f"AND l.relation = (SELECT oid FROM pg_class WHERE relname = '{relation}')",
+    )[0][0]:
+        assert thread.is_alive(), "the run ended before it took its locks"
+        assert time.monotonic() < deadline, "the run never took its locks"
+        time.sleep(0.05)
+
+
+def test_backup_is_read_back_beside_the_sync_and_gates_its_commit(make_db: Any, tmp_path: Path) -> None:
+    """The backup's read-back runs on a thread while the sync makes its changes, and COMMIT
+    waits for it. Paused in the read-back, the run goes on to change the target in its
+    transaction (it holds ACCESS EXCLUSIVE locks there); the stored dump is then corrupted and
+    the read-back released: the run rolls back with the backup's exit code, the target is as it
+    was, and the store holds no complete backup."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    store_url = f"file://{tmp_path}/store"
+    thread, release, result = run_paused(
+        lambda env: sync(prod, uat, tmp_path, "--backup-store", store_url, env=env), "backup.check", tmp_path
+    )
+    wait_for_exclusive_lock(uat, "apps_orders_order", thread)
+    [dump] = list((tmp_path / "store").rglob("dump.pgdump"))
+    corrupt(dump)
+    release.touch()
+    thread.join(300)
+    proc, report = result["run"]
+    assert proc.returncode == 6, proc.stderr
+    assert "reads back as" in proc.stderr and "nothing was committed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert report["status"] == "rolled_back" and report["error"]["step"] == "backup"
+    assert snapshot(uat).checksum == before.checksum
+    assert [b for b in backups_in(store_url) if b["complete"]] == []

@@ -25,6 +25,7 @@ CHECKPOINTS = [
     "lock",
     "backup",
     "backup.stream",
+    "backup.check",
     "preserve",
     "stage",
     "stage.load",

@@ -18,6 +18,7 @@ import pytest
 
 from dbsync.psql_session import stopped_reason
 from tests.checksum import snapshot
+from tests.test_backup import corrupt, run_paused, wait_for_exclusive_lock
 from tests.test_sync import dbsync, execute, ok, rows
 
 STEPS = [
@@ -25,8 +26,10 @@ STEPS = [
     "inspect",
     "backup",
     "backup.stream",
+    "backup.check",
     "target-backup",
     "target-backup.stream",
+    "target-backup.check",
     "replace",
     "replace.stream",
     "verify",
@@ -361,7 +364,7 @@ def test_fault_at_each_step_leaves_staging_unchanged(pair: Any, tmp_path: Path, 
     complete = [b["series"] for b in listing if b["complete"]]
     # no complete production backup of this run, when it died before its manifest (staging's
     # own backup runs while production's dump starts: it may be complete)
-    if where in ("backup", "backup.stream"):
+    if where in ("backup", "backup.stream", "backup.check"):
         assert not any(s.endswith("-production") for s in complete), listing
     if where == "backup":
         assert complete == []
@@ -509,3 +512,35 @@ def test_stopped_reason_prefers_the_tools_words() -> None:
         stopped_reason("pg_restore", 1, notices + "pg_restore: error: could not read")
         == "pg_restore: error: could not read"
     )
+
+
+def test_staging_backup_is_read_back_beside_the_replace_and_gates_its_commit(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """Staging's backup is read back on a thread while the replace runs, and COMMIT waits for
+    it. Paused in that read-back, the replace goes on (its session holds ACCESS EXCLUSIVE locks
+    on staging's tables); staging's stored dump is then corrupted and the read-back released:
+    the run rolls back with the backup's exit code, staging is as it was, staging's backup is
+    not complete, and production's (checked on its own) is."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    thread, release, result = run_paused(
+        lambda env: restore(staging, tmp_path, source=prod, env=env), "target-backup.check", tmp_path
+    )
+    wait_for_exclusive_lock(staging, "apps_orders_order", thread)
+    [dump] = [p for p in (tmp_path / "store").rglob("dump.pgdump") if "-pre-restore/" in str(p)]
+    corrupt(dump)
+    release.touch()
+    thread.join(300)
+    proc, report = result["run"]
+    assert proc.returncode == 6, proc.stderr
+    assert "reads back as" in proc.stderr and "nothing was committed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert report["status"] == "rolled_back" and report["error"]["step"] == "target-backup"
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == before.checksum
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    complete = sorted(b["series"].rsplit("-", 1)[-1] for b in listing if b["complete"])
+    assert complete == ["production"], listing

@@ -28,7 +28,7 @@ from . import faults
 from .errors import BackupInvalid, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
-from .store import CHUNK, BackupStore, ObjectInfo
+from .store import CHUNK, BackupStore, ObjectInfo, Written
 
 if TYPE_CHECKING:
     from .connect import Endpoint
@@ -199,8 +199,75 @@ def take_backup(
     bytes to pg_restore as they are uploaded; raising in it aborts the upload). ``tables`` and
     ``fingerprint`` may be functions: they are called once the dump is stored, so that they can
     be computed alongside it. ``compression`` is pg_dump's zlib level (see DEFAULT_COMPRESSION).
-    ``step`` names the fault checkpoint ``<step>.stream`` hit once the dump streams (two
-    backups of one restore run at once)."""
+    ``step`` names the fault checkpoints ``<step>.stream``, hit once the dump streams, and
+    ``<step>.check``, before the read-back (two backups of one restore run at once)."""
+    return dump_backup(
+        store,
+        conninfo=conninfo,
+        tool=tool,
+        series=series,
+        run_id=run_id,
+        kind=kind,
+        database=database,
+        server_version=server_version,
+        tables=tables,
+        snapshot=snapshot,
+        dump_options=dump_options,
+        now=now,
+        fingerprint=fingerprint,
+        tap=tap,
+        compression=compression,
+        step=step,
+    ).seal()
+
+
+@dataclass
+class UnsealedBackup:
+    """A dump that is in the store but not yet read back, so not yet a backup: it has no
+    manifest. :meth:`seal` re-hashes it and writes the manifest. Runs seal it on a thread while
+    they work, and wait for it before COMMIT (the read-back of a large dump from Spaces is as
+    long as its upload, and needs no lock on the database)."""
+
+    store: BackupStore
+    written: Written
+    folder: str
+    manifest: Callable[[], Manifest]
+    step: str
+
+    def seal(self) -> Manifest:
+        faults.checkpoint(f"{self.step}.check")
+        size, sha = rehash(self.store, self.written.key)
+        if (size, sha) != (self.written.size, self.written.sha256):
+            raise BackupInvalid(
+                f"the uploaded backup {self.written.key} reads back as {size} bytes sha256 {sha[:12]}..., "
+                f"not the {self.written.size} bytes sha256 {self.written.sha256[:12]}... that were sent"
+            )
+        manifest = self.manifest()
+        self.store.put_stream(f"{self.folder}/{MANIFEST}", [manifest.to_bytes()])
+        return manifest
+
+
+def dump_backup(
+    store: BackupStore,
+    *,
+    conninfo: str,
+    tool: Tool,
+    series: str,
+    run_id: str,
+    kind: str,
+    database: dict[str, Any],
+    server_version: str,
+    tables: dict[str, int] | Callable[[], dict[str, int]],
+    snapshot: str | None = None,
+    dump_options: Iterable[str] = (),
+    now: datetime | None = None,
+    fingerprint: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+    tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
+    compression: int = DEFAULT_COMPRESSION,
+    step: str = "backup",
+) -> UnsealedBackup:
+    """The first half of :func:`take_backup` (same arguments): dump and upload. It returns once
+    pg_dump has exited, so the database's locks and snapshot are no longer held by the dump."""
     if not 0 <= compression <= 9:
         raise ValueError(f"compression level {compression} is not 0 to 9")
     created = now or datetime.now(UTC)
@@ -208,29 +275,25 @@ def take_backup(
     options = list(dump_options)
     stream = _pg_dump_stream(tool, conninfo, snapshot, options, compression, step)
     written = store.put_stream(f"{folder}/{DUMP}", tap(stream) if tap is not None else stream)
-    size, sha = rehash(store, written.key)
-    if (size, sha) != (written.size, written.sha256):
-        raise BackupInvalid(
-            f"the uploaded backup {written.key} reads back as {size} bytes sha256 {sha[:12]}..., "
-            f"not the {written.size} bytes sha256 {written.sha256[:12]}... that were sent"
+
+    def manifest() -> Manifest:
+        return Manifest(
+            series=series,
+            run_id=run_id,
+            created_at=created.isoformat(timespec="microseconds"),
+            kind=kind,
+            database=database,
+            server_version=server_version,
+            pg_dump=f"{tool.version} ({tool.path})",
+            format=" ".join(["pg_dump custom (-Fc)", f"--compress={compression}", *options]),
+            dump_key=written.key,
+            size=written.size,
+            sha256=written.sha256,
+            tables=tables() if callable(tables) else tables,
+            fingerprint=fingerprint() if callable(fingerprint) else fingerprint,
         )
-    manifest = Manifest(
-        series=series,
-        run_id=run_id,
-        created_at=created.isoformat(timespec="microseconds"),
-        kind=kind,
-        database=database,
-        server_version=server_version,
-        pg_dump=f"{tool.version} ({tool.path})",
-        format=" ".join(["pg_dump custom (-Fc)", f"--compress={compression}", *options]),
-        dump_key=written.key,
-        size=written.size,
-        sha256=written.sha256,
-        tables=tables() if callable(tables) else tables,
-        fingerprint=fingerprint() if callable(fingerprint) else fingerprint,
-    )
-    store.put_stream(f"{folder}/{MANIFEST}", [manifest.to_bytes()])
-    return manifest
+
+    return UnsealedBackup(store, written, folder, manifest, step)
 
 
 # -- listing, verifying, retention ------------------------------------------------------------

@@ -50,17 +50,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults, fingerprint
+from .background import Background
 from .backup import (
     DEFAULT_COMPRESSION,
     Backup,
     Manifest,
     default_series,
+    dump_backup,
     find_backup,
     prune,
     take_backup,
@@ -119,9 +120,10 @@ class RestoreRun:
         self.snapshot: str | None = None
         self.session: PsqlSession | None = None
         self.expected_schema: list[str] = []
-        self._fingerprinting: _Background[tuple[fingerprint.Fingerprint, dict[str, int]]] | None = None
+        self._fingerprinting: Background[tuple[fingerprint.Fingerprint, dict[str, int]]] | None = None
         self._fingerprint_readers: SnapshotReaders | None = None
-        self._dumping: _Background[Manifest] | None = None
+        self._dumping: Background[Manifest] | None = None
+        self._sealing: Background[tuple[Manifest, float]] | None = None  # staging's backup
         self._tee: _Tee | None = None
         self._step: str | None = None
         self._series: list[str] = []
@@ -154,7 +156,9 @@ class RestoreRun:
                     "refused"
                     if isinstance(error, Refused)
                     else "rolled_back"
-                    if self._step in ("replace", "verify", "commit") or isinstance(error, RolledBack)
+                    if self._step in ("replace", "verify", "commit")
+                    or self.session is not None  # staging's backup failed its check at commit
+                    or isinstance(error, RolledBack)
                     else "failed"
                 )
             else:
@@ -242,7 +246,7 @@ class RestoreRun:
             # whole dump (see _take_fingerprint).
             self.expected_schema = fingerprint.take_schema(self.src)
             self._tee = _Tee()
-            self._fingerprinting = _Background(self._take_fingerprint, "dbsync-fingerprint")
+            self._fingerprinting = Background(self._take_fingerprint, "dbsync-fingerprint")
         else:
             ref = self.settings.from_backup or "latest"
             self.backup = find_backup(self.settings.store, ref, self.settings.series, fingerprinted=True)
@@ -356,7 +360,7 @@ class RestoreRun:
                 compression=self.settings.compression,
             )
 
-        self._dumping = _Background(dump, "dbsync-dump", on_error=tee.fail)
+        self._dumping = Background(dump, "dbsync-dump", on_error=tee.fail)
 
     def _await_dump(self) -> None:
         """Wait until production's dump streams. Its failure is the backup step's, whichever
@@ -400,7 +404,7 @@ class RestoreRun:
             row = cur.fetchone()
             assert row is not None
             counts = fingerprint.table_counts(cur)
-            manifest = take_backup(
+            unsealed = dump_backup(
                 self.settings.store,
                 conninfo=self.target_ep.conninfo,
                 tool=self.pg_dump_target,
@@ -414,13 +418,39 @@ class RestoreRun:
                 compression=self.settings.compression,
                 step="target-backup",
             )
+        # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
+        # commit waits for it (see _await_target_backup).
         self._series.append(series)
+        started = time.monotonic()
+
+        def seal() -> tuple[Manifest, float]:
+            manifest = unsealed.seal()
+            return manifest, time.monotonic() - started
+
+        self._sealing = Background(seal, "dbsync-target-backup-check")
+
+    def _await_target_backup(self) -> None:
+        """Wait for staging's backup to be read back, re-hashed and given its manifest. Its
+        failure is the target-backup step's, and rolls the replace back."""
+        if self._sealing is None:
+            return
+        waited = time.monotonic()
+        try:
+            manifest, seconds = self._sealing.result()
+        except DbsyncError as exc:  # the read-back's failure, after the changes were made
+            self._step = "target-backup"
+            raise type(exc)(f"{exc}; nothing was committed, staging is as it was") from None
+        except BaseException:
+            self._step = "target-backup"
+            raise
         self.report.target["backup"] = {
-            "series": series,
+            "series": manifest.series,
             "key": manifest.dump_key,
             "size": manifest.size,
             "sha256": manifest.sha256,
             "verified": True,
+            "check_seconds": round(seconds, 3),
+            "check_waited_seconds": round(time.monotonic() - waited, 3),
         }
 
     # -- 5. replace --------------------------------------------------------------------------
@@ -582,6 +612,7 @@ class RestoreRun:
 
     def _commit(self) -> None:
         assert self.session is not None
+        self._await_target_backup()
         self.session.commit()
         self.session = None
 
@@ -591,40 +622,6 @@ class RestoreRun:
                 prune(self.settings.store, series, self.settings.retain, protect=[self.report.run_id])
             except DbsyncError as exc:
                 self.report.warnings.append(f"old backups of {series} were not pruned: {exc}")
-
-
-T = TypeVar("T")
-
-
-class _Background(Generic[T]):
-    """A function run on a daemon thread; :meth:`result` waits and returns or raises."""
-
-    def __init__(
-        self, fn: Callable[[], T], name: str, on_error: Callable[[BaseException], None] | None = None
-    ) -> None:
-        self._value: T | None = None
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._value = fn()
-            except BaseException as exc:  # handed to whoever waits
-                self.error = exc
-                if on_error is not None:
-                    on_error(exc)
-
-        self._thread = threading.Thread(target=run, name=name, daemon=True)
-        self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def result(self) -> T:
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        assert self._value is not None
-        return self._value
 
 
 _END = object()
@@ -687,7 +684,7 @@ class _Tee:
         self._detached.set()
         self.drained.set()
 
-    def wait_streaming(self, dumping: _Background[Manifest]) -> None:
+    def wait_streaming(self, dumping: Background[Manifest]) -> None:
         self._streaming.wait()
         if dumping.error is not None:
             raise dumping.error

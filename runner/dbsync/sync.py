@@ -9,8 +9,11 @@ The steps, in order (the report and the progress lines use these names):
 4. ``lock``      open the target transaction (REPEATABLE READ, all deferrable constraints
                  deferred), lock the synced tables against writers, take the "before" digests.
    ``backup``    dump the target with pg_dump in that transaction's exported snapshot (exactly
-                 what the run will replace) into the backup store, read it back and re-hash it,
-                 write its manifest; nothing destructive happens before this succeeds.
+                 what the run will replace) into the backup store. The step ends when pg_dump
+                 has exited; reading the dump back, re-hashing it and writing its manifest run
+                 on a thread beside steps 5-12, and ``commit`` waits for them. Every change
+                 before that is inside the uncommitted transaction: nothing is committed
+                 without a verified backup, and a backup that fails its check rolls back.
 5. ``preserve``  collect UAT's test tenants and every row that belongs to them (the preserved
                  set) into temporary tables, and the global rows surviving rows may reference;
                  suspend the foreign keys that touch synced tables (re-added in ``apply``).
@@ -32,7 +35,8 @@ The steps, in order (the report and the progress lines use these names):
 11. ``sequences`` move every sequence of a synced table past the largest id, plus headroom.
 12. ``prove``    counts, digests, foreign keys, preserved rows, untouched tables, fallback
                  user, sequences; any failure rolls everything back.
-13. ``commit``, then keep the newest N backups of the series (pruning never fails a run).
+13. ``commit``    wait for the backup's check, COMMIT, then keep the newest N backups of the
+                 series (pruning never fails a run).
 
 The content proof is a chain from production: production's digest of each table (taken in the
 snapshot, on a second connection, while the COPY streams), minus the digests of the rows the
@@ -57,7 +61,8 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
-from .backup import DEFAULT_COMPRESSION, default_series, prune, take_backup
+from .background import Background
+from .backup import DEFAULT_COMPRESSION, Manifest, default_series, dump_backup, prune
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
@@ -259,6 +264,8 @@ class SyncRun:
     ) -> None:
         self.jobs = jobs
         self.backup = backup
+        self._sealing: Background[tuple[Manifest, float]] | None = None  # see _backup
+        self._backup_series = ""
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
         self.source_ep = source
@@ -459,15 +466,17 @@ class SyncRun:
     # -- 4b. backup ---------------------------------------------------------------------------
 
     def _backup(self) -> None:
-        """Dump the target in the run's own snapshot into the store, read it back, re-hash it,
-        write the manifest. Only then does anything destructive happen."""
+        """Dump the target in the run's own snapshot into the store. pg_dump has exited (its
+        locks are gone) when this returns; the read-back, re-hash and manifest run on a thread
+        beside the next steps, and :meth:`_commit` waits for them: nothing is committed
+        without a verified backup, and a backup that fails its check rolls the run back."""
         assert self.tgt is not None and self.backup is not None and self.target_identity is not None
         ident = self.target_identity
         tool = find_tool("pg_dump", server_major(ident.server_version_num))
         series = self.backup.series or default_series(self.target_ep, "pre-sync")
         with self.tgt.cursor() as cur:
             counts = table_counts(cur)
-        manifest = take_backup(
+        unsealed = dump_backup(
             self.backup.store,
             conninfo=self.target_ep.conninfo,
             tool=tool,
@@ -484,6 +493,32 @@ class SyncRun:
             snapshot=self.target_snapshot,
             compression=self.backup.compression,
         )
+        self.progress.say(f"backup: {unsealed.written.size:,} bytes to {unsealed.written.key}, checking")
+        started = time.monotonic()
+
+        def seal() -> tuple[Manifest, float]:
+            manifest = unsealed.seal()
+            return manifest, time.monotonic() - started
+
+        self._sealing = Background(seal, "dbsync-backup-check")
+        self._backup_series = series
+
+    def _await_backup(self) -> None:
+        """Wait for the backup's read-back (see :meth:`_backup`); its failure is the backup
+        step's, whichever step waited for it."""
+        if self._sealing is None:
+            return
+        assert self.backup is not None
+        waited = time.monotonic()
+        try:
+            manifest, seconds = self._sealing.result()
+        except DbsyncError as exc:  # the read-back's failure, after the changes were made
+            self._current_step = "backup"
+            raise type(exc)(f"{exc}; nothing was committed, the target is as it was") from None
+        except BaseException:
+            self._current_step = "backup"
+            raise
+        series = self._backup_series
         self.report.backup = {
             "store": self.backup.store.url,
             "series": series,
@@ -491,10 +526,12 @@ class SyncRun:
             "size": manifest.size,
             "sha256": manifest.sha256,
             "verified": True,
+            "check_seconds": round(seconds, 3),
+            "check_waited_seconds": round(time.monotonic() - waited, 3),
             "restore_with": f"dbsync backups restore --backup-store {self.backup.store.url.split(' ')[0]} "
             f"--series {series} {manifest.run_id} --target URL",
         }
-        self.progress.say(f"backup: {manifest.size:,} bytes to {manifest.dump_key}, verified")
+        self.progress.say(f"backup: {manifest.dump_key} read back and verified")
 
     def _retain(self) -> None:
         """Keep the newest N backups of the series; a failure here is a warning, not a failure
@@ -2375,6 +2412,7 @@ class SyncRun:
 
     def _commit(self) -> None:
         assert self.tgt is not None
+        self._await_backup()
         try:
             self.tgt.commit()
         except psycopg.OperationalError as exc:
