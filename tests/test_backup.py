@@ -39,7 +39,9 @@ def dump_header(path: Path) -> dict[str, str]:
         [find_tool("pg_restore", 15).path, "--list", str(path)], check=True, capture_output=True, text=True
     ).stdout
     return dict(
-        line[1:].strip().split(": ", 1) for line in listing.splitlines() if line.startswith(";") and ": " in line
+        line[1:].strip().split(": ", 1)
+        for line in listing.splitlines()
+        if line.startswith(";") and ": " in line
     )
 
 
@@ -225,10 +227,15 @@ def test_restore_stopped_by_the_target_names_the_targets_reason(make_db: Any, tm
     target unchanged."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     store_url = f"file://{tmp_path}/store"
-    execute(uat, "CREATE TABLE public.z_bulk AS SELECT i, repeat(md5(i::text), 200) AS body "
-            "FROM generate_series(1, 5000) AS i")
+    execute(
+        uat,
+        "CREATE TABLE public.z_bulk AS SELECT i, repeat(md5(i::text), 200) AS body "
+        "FROM generate_series(1, 5000) AS i",
+    )
     ok(sync(prod, uat, tmp_path, "--backup-store", store_url, "--compress", "0")[0])
-    execute(uat, "CREATE SCHEMA reports; CREATE VIEW reports.orders AS SELECT * FROM public.apps_orders_order")
+    execute(
+        uat, "CREATE SCHEMA reports; CREATE VIEW reports.orders AS SELECT * FROM public.apps_orders_order"
+    )
     before = snapshot(uat)
     restore = dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, "latest")
     assert restore.returncode == 4, restore.stderr

@@ -472,8 +472,12 @@ def test_a_psql_killed_without_a_word_is_named_as_the_reason(make_db: Any, tmp_p
     )
     try:
         deadline = time.monotonic() + 60
-        while not (psql := children_named(run.pid, "psql", "--file=-")):
-            assert run.poll() is None and time.monotonic() < deadline, "psql never started"
+        # psql opens at target-backup; wait until pg_restore writes into it
+        while not (
+            (psql := children_named(run.pid, "psql", "--file=-"))
+            and children_named(run.pid, "pg_restore", "--file=-")
+        ):
+            assert run.poll() is None and time.monotonic() < deadline, "pg_restore never started"
             time.sleep(0.05)
         os.kill(psql[0], signal.SIGKILL)
         release.touch()
@@ -544,3 +548,68 @@ def test_staging_backup_is_read_back_beside_the_replace_and_gates_its_commit(
     )
     complete = sorted(b["series"].rsplit("-", 1)[-1] for b in listing if b["complete"])
     assert complete == ["production"], listing
+
+
+def test_writers_are_locked_out_of_staging_from_its_backup_until_commit(make_db: Any, tmp_path: Path) -> None:
+    """Staging's backup is taken in the replace's own transaction, after writers are locked
+    out: no write can land between the backup and the replace and be kept by neither. Paused
+    while pg_dump streams staging's backup, staging still answers a read, a write waits for
+    the lock (and gives up after its lock_timeout), and the committed backup's row counts are
+    staging's as they were."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    thread, release, result = run_paused(
+        lambda env: restore(staging, tmp_path, source=prod, env=env), "target-backup.stream", tmp_path
+    )
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "store").rglob("*pre-restore*/*")):
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    import psycopg
+
+    with psycopg.connect(staging, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM apps_orders_order").fetchone() is not None
+        conn.execute("SET lock_timeout = '300ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            conn.execute(
+                "UPDATE apps_orders_order SET notes = NULL WHERE id = (SELECT min(id) FROM apps_orders_order)"
+            )
+    release.touch()
+    thread.join(300)
+    proc, _ = result["run"]
+    ok(proc)
+    same_data(prod, staging)
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    [folder] = [b["folder"] for b in listing if b["series"].endswith("-pre-restore") and b["complete"]]
+    manifest = json.loads((tmp_path / "store" / folder / "manifest.json").read_text())
+    assert manifest["tables"] == before.row_counts
+
+
+@pytest.mark.parametrize(("extra", "step"), [((), "target-backup"), (("--no-target-backup",), "replace")])
+def test_staging_in_use_is_refused_after_the_lock_timeout(
+    make_db: Any, tmp_path: Path, extra: tuple[str, ...], step: str
+) -> None:
+    """A transaction on staging holding a write lock past --lock-timeout: the restore says
+    staging is in use, changes nothing and leaves no backup of staging (whether the locks are
+    first taken for staging's backup or, without one, by the replace)."""
+    import psycopg
+
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    with psycopg.connect(staging) as blocker:
+        blocker.execute(
+            "UPDATE apps_orders_order SET notes = NULL WHERE id = (SELECT min(id) FROM apps_orders_order)"
+        )
+        proc, report = restore(staging, tmp_path, "--lock-timeout", "1", *extra, source=prod)
+        blocker.rollback()
+    assert proc.returncode == 4, proc.stderr
+    assert "in use" in proc.stderr and "--lock-timeout" in proc.stderr and "Traceback" not in proc.stderr
+    assert report["status"] == "rolled_back" and report["error"]["step"] == step
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == before.checksum
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    assert not any(b["series"].endswith("-pre-restore") and b["complete"] for b in listing), listing

@@ -21,7 +21,11 @@ The steps (the report and the progress lines use these names):
                       not compete with the load). A restore that fails later, pg_restore
                       stopping half-way included, still completes the backup; an interrupted one
                       aborts its upload.
-4. ``target-backup``  staging's current contents into the store (its own series), verified.
+4. ``target-backup``  staging's current contents into the store (its own series), in the
+                      replace's own transaction: writers are locked out of every user table,
+                      then pg_dump reads the snapshot exported after those locks, so the
+                      backup is exactly what the restore replaces. Its read-back runs beside
+                      the next steps; ``commit`` waits for it.
 5. ``replace``        one psql session, one transaction on staging: drop every user schema and
                       large object, recreate ``public``, stream the dump through pg_restore into
                       it (re-hashing the bytes on the way), then wait for the production backup
@@ -59,6 +63,7 @@ from .background import Background
 from .backup import (
     DEFAULT_COMPRESSION,
     Backup,
+    BackupFailed,
     Manifest,
     default_series,
     dump_backup,
@@ -396,14 +401,20 @@ class RestoreRun:
     # -- 4. target-backup --------------------------------------------------------------------
 
     def _target_backup(self) -> None:
+        """Staging's backup, in the replace's own transaction: writers are locked out first,
+        then the snapshot pg_dump reads is exported, so the backup holds exactly what the
+        restore replaces (a write landing between a separate backup and the replace would be
+        in neither). Readers go on until the replace itself takes its locks."""
         assert self.tgt is not None and self.tgt_id is not None
         series = default_series(self.target_ep, "pre-restore")
+        session = self._open_session()
+        session.send(_render(query("lock_user_tables")) + "\n")
+        [snapshot] = self._ask_locking(session, "SELECT pg_export_snapshot();")
         with self.tgt.transaction(), self.tgt.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute("SELECT pg_export_snapshot()")
-            row = cur.fetchone()
-            assert row is not None
+            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             counts = fingerprint.table_counts(cur)
+        try:
             unsealed = dump_backup(
                 self.settings.store,
                 conninfo=self.target_ep.conninfo,
@@ -414,10 +425,14 @@ class RestoreRun:
                 database={"description": self.target_ep.description, "dbname": self.tgt_id.dbname},
                 server_version=self.tgt_id.server_version,
                 tables=counts,
-                snapshot=str(row[0]),
+                snapshot=snapshot,
                 compression=self.settings.compression,
                 step="target-backup",
             )
+        except BackupFailed:
+            if session.proc.poll() is not None:  # pg_dump lost its snapshot with the session
+                raise RolledBack(f"psql stopped: {session.reason()}; staging was not changed") from None
+            raise
         # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
         # commit waits for it (see _await_target_backup).
         self._series.append(series)
@@ -453,6 +468,33 @@ class RestoreRun:
             "check_waited_seconds": round(time.monotonic() - waited, 3),
         }
 
+    def _open_session(self) -> PsqlSession:
+        """The one transaction on staging that the restore commits or abandons: opened by
+        target-backup (which locks writers out before its snapshot), or else by replace."""
+        if self.session is None:
+            assert self.tgt_id is not None
+            self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
+            lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
+            # as dbsync's own connections, and as pg_restore's script does after the prelude
+            off = timeouts_off(self.tgt_id.server_version_num, local=True)
+            timeouts = "".join(f"{stmt};\n" for stmt in off)
+            session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
+        return self.session
+
+    def _ask_locking(self, session: PsqlSession, statements: str) -> list[str]:
+        """:meth:`PsqlSession.ask` after statements that take staging's locks: a lock not
+        granted within --lock-timeout is said as such, not as psql's raw cancellation."""
+        try:
+            return session.ask(statements)
+        except RolledBack as exc:
+            if "lock timeout" not in str(exc):
+                raise
+            raise RolledBack(
+                f"staging's tables are in use: they could not be locked within "
+                f"{self.settings.lock_timeout_seconds:g}s (--lock-timeout); nothing changed, "
+                "run again when staging is quieter"
+            ) from None
+
     # -- 5. replace --------------------------------------------------------------------------
 
     def _replace(self) -> None:
@@ -460,14 +502,10 @@ class RestoreRun:
         assert self.tgt_id is not None
         if self._tee is not None:
             self._await_dump()  # before staging is touched
-        self.session = session = PsqlSession(self.psql, self.target_ep.conninfo)
-        lock_timeout = int(self.settings.lock_timeout_seconds * 1000)
+        session = self._open_session()
         prelude = query("drop_user_objects", create_public="schema|public" in self.expected_schema)
-        # as dbsync's own connections, and as pg_restore's script does after the prelude
-        timeouts = "".join(f"{stmt};\n" for stmt in timeouts_off(self.tgt_id.server_version_num, local=True))
-        session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
         session.send(_render(prelude) + "\n")
-        session.ask("SELECT 1;")  # the old contents are gone inside the transaction (or it failed)
+        self._ask_locking(session, "SELECT 1;")  # the old contents are gone inside the transaction
         # pg_restore writes its SQL straight into psql's stdin: no copy through this process.
         restorer = subprocess.Popen(
             [self.pg_restore.path, "--no-owner", "--no-privileges", "--exit-on-error", "--file=-"],
