@@ -928,6 +928,92 @@ def test_rekeyed_ids_follow_down_a_multi_column_key(make_db: MakeDb, tmp_path: P
     assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
 
 
+@pytest.mark.parametrize("aliased", [700, 100_602], ids=["aliased-700", "aliased-just-past-the-headroom"])
+@pytest.mark.parametrize("passes", [False, True], ids=["segments", "and-their-passes"])
+def test_an_id_both_repointed_to_and_rekeyed_away(
+    make_db: MakeDb, tmp_path: Path, passes: bool, aliased: int
+) -> None:
+    """UAT's own flight 601 (UAT0001, which production does not have) must be re-keyed, since
+    production uses 601, while UAT's flight 700 is production's 601 (same flight_no) and its
+    references are re-pointed to 601. The re-point ran first and the re-key, by value, then
+    also took the references just re-pointed to 601: exit 4, rolled back. Each reference must
+    move once: to 601 for PG0601, to the new id for UAT0001, down the boarding passes too.
+    UAT's rows created since the last sync have ids just past production's largest plus the
+    headroom, where re-keyed ids start: the new id must not be the aliased row's old one
+    (100602), which its references still hold until they are re-pointed."""
+    prod, uat = field_databases(make_db, AIRLINE)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme'); INSERT INTO flights VALUES (601, 'PG0601');"
+        "INSERT INTO ticket_flights VALUES ('0001', 1, 601)",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_x');"
+        f"INSERT INTO flights VALUES (601, 'UAT0001'), ({aliased}, 'PG0601');"
+        f"INSERT INTO ticket_flights VALUES ('9991', 5, 601), ('9991', 5, {aliased})"
+        + (
+            f";INSERT INTO boarding_passes VALUES ('9991', 601, 'seat-on-UAT0001'), ('9991', {aliased}, 'seat-on-PG0601')"
+            if passes
+            else ""
+        ),
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    new = rekeyed(report, "flights")[601]
+    assert new not in (601, aliased)
+    assert report["repointed"] == [{"table": "flights", "column": "flight_id", "ids": [[aliased, 601]]}]
+    assert rows(
+        uat,
+        "SELECT t.ticket_no, t.flight_id, f.flight_no FROM ticket_flights t JOIN flights f USING (flight_id) ORDER BY 1, 3",
+    ) == [("0001", 601, "PG0601"), ("9991", 601, "PG0601"), ("9991", new, "UAT0001")]
+    if passes:
+        assert rows(uat, PASSES) == [("seat-on-PG0601", "PG0601"), ("seat-on-UAT0001", "UAT0001")]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
+def test_a_self_referencing_global_table_with_rows_production_has_under_other_ids(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """A category tree: UAT's clothes (3) and shoes (5, under clothes) are production's 8 and
+    9, and UAT's own category 60 hangs under clothes. Its parent was re-pointed 3 -> 8 before
+    the kept categories were digested, and the proof then turned 8 back into 3 to compare:
+    "preserved apps_cat_category CHANGED", exit 4, on a valid run. The re-point now follows the
+    digest, like every other change the proof turns back."""
+    ddl = f"""
+    CREATE TABLE apps_cat_category (id int PRIMARY KEY, name text NOT NULL UNIQUE,
+        parent_id int REFERENCES apps_cat_category {FK});
+    CREATE TABLE apps_shop_item (id int PRIMARY KEY,
+        tenant_id integer NOT NULL REFERENCES apps_tenants_tenant {FK},
+        category_id int NOT NULL REFERENCES apps_cat_category {FK});
+    """
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        "INSERT INTO apps_tenants_tenant VALUES (1, 'acme');"
+        "INSERT INTO apps_cat_category VALUES (8, 'clothes', NULL), (9, 'shoes', 8);"
+        "INSERT INTO apps_shop_item VALUES (1, 1, 9)",
+    )
+    execute(
+        uat,
+        "INSERT INTO apps_tenants_tenant VALUES (5, 'test_x');"
+        "INSERT INTO apps_cat_category VALUES (3, 'clothes', NULL), (5, 'shoes', 3), (60, 'uat-cat', 3);"
+        "INSERT INTO apps_shop_item VALUES (10, 5, 5), (11, 5, 60)",
+    )
+    proc, report = sync(prod, uat, tmp_path, "--no-backup")
+    ok(proc)
+    assert rows(
+        uat,
+        "SELECT c.id, c.name, p.name FROM apps_cat_category c LEFT JOIN apps_cat_category p ON p.id = c.parent_id "
+        "ORDER BY 1",
+    ) == [(8, "clothes", None), (9, "shoes", "clothes"), (60, "uat-cat", "clothes")]
+    assert rows(
+        uat,
+        "SELECT i.id, c.name FROM apps_shop_item i JOIN apps_cat_category c ON c.id = i.category_id ORDER BY 1",
+    ) == [(1, "shoes"), (10, "shoes"), (11, "uat-cat")]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
 def test_production_versions_of_deleted_objects_do_not_attach_to_preserved_rows(
     make_db: MakeDb, tmp_path: Path
 ) -> None:

@@ -27,7 +27,8 @@ The steps, in order (the report and the progress lines use these names):
 8. ``remap``     rewrite references to excluded tables (users, content types, ...) by natural
                  key.
 9. ``rekey``     give preserved rows whose primary key production now uses fresh ids, and
-                 update every reference to them; then resolve the unique-key collisions the
+                 update every reference to them; after each table's re-key, re-point the
+                 references to its rows that production has under other ids; then resolve the unique-key collisions the
                  remap created, and refuse on any other unique key shared with production.
 10. ``apply``    direct: insert the preserved rows; staged: empty the synced tables and load
                  preserved + staged rows (parents first). Then re-add the foreign keys, which
@@ -1325,9 +1326,17 @@ class SyncRun:
                 temp(pset), sql.Identifier(pk), temp(alias)
             )
         )
-        pairs = self._follow_map(cur, tp.name, pk, alias)
-        self.report.repointed.append({"table": str(tp.name), "column": pk, "ids": pairs})
+        # The references follow in the rekey step (:meth:`_repoint`), after this table's own
+        # re-key: an id may be both an alias's new id and a UAT row's that is re-keyed away.
         self.progress.say(f"scope: {count} referenced row(s) of {tp.name} are production's under other ids")
+
+    def _repoint(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
+        """Re-point the preserved references to ``tp``'s alias rows to production's ids (the
+        map :meth:`_classify_referenced` made)."""
+        assert tp.table.primary_key is not None
+        pk = tp.table.primary_key[0]
+        pairs = self._follow_map(cur, tp.name, pk, self.state.alias[tp.name])
+        self.report.repointed.append({"table": str(tp.name), "column": pk, "ids": pairs})
 
     def _follow_map(
         self, cur: psycopg.Cursor[Any], table: TableName, pk: str, map_table: str, *, fresh: bool = False
@@ -1761,149 +1770,20 @@ class SyncRun:
 
     def _rekey(self) -> None:
         assert self.tgt is not None and self.plan is not None
-        plan = self.plan
-        headroom = self.config.sequence_headroom
         with self.tgt.cursor() as cur:
             for i, tp in self._rekey_order():
-                entry = self.report.table(str(tp.name))
-                if not (entry.rows_preserved + entry.rows_kept_referenced) or tp.table.primary_key is None:
-                    continue
-                pk_cols = tp.table.primary_key
-                stage, preserved = self.state.stage_rel[tp.name], self.state.preserved[tp.name]
-                shared_key = sql.SQL("EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
-                    stage, equal("s", pk_cols, "p", pk_cols)
-                )
-                count = sql.SQL("SELECT count(*) FROM {} AS p WHERE {}")
-                collisions = _scalar(cur, count.format(temp(preserved), shared_key))
-                named = self._named_by_production(tp)
-                dangling = 0
-                if named is not None:
-                    only_named = sql.SQL("NOT {} AND {}").format(shared_key, named)
-                    dangling = int(_scalar(cur, count.format(temp(preserved), only_named)))
-                if not collisions and not dangling:
-                    continue
-                if not collisions and (
-                    tp.name in self.state.rekey
-                    or tp.rekey is None
-                    or pk_cols[0] in {r.column for r in tp.remaps}
-                    or self._key_parent(tp) is not None
-                    or any(fk.ref_table == tp.name for fk in plan.outside_fks)
-                ):
-                    self.report.warnings.append(
-                        f"production's generic references (to rows it no longer has) name the ids "
-                        f"of {dangling} preserved row(s) of {tp.name}, which are not re-keyed for them "
-                        "(their key cannot be, or tables dbsync does not write reference them): "
-                        "those references now lead to UAT's rows"
-                    )
-                    continue
-                # A global table's kept rows are the ones preserved rows reference.
-                kept = (
-                    f"{collisions} row(s) of {tp.name} that preserved rows reference"
-                    if tp.role == "global"
-                    else f"{collisions} preserved row(s) of {tp.name}"
-                )
-                if tp.name in self.state.rekey:  # its key follows a re-keyed parent's already
-                    raise Refused(
-                        f"{kept} still have primary keys "
-                        "production uses after following their parent's new ids"
-                    )
-                if pk_cols[0] in {r.column for r in tp.remaps}:
-                    # The key is a reference to an excluded table (Django's OneToOneField(User,
-                    # primary_key=True)): a collision is two rows for one user, a remap conflict
-                    # that the conflict step resolves, not an id to re-key.
-                    continue
-                parent = self._key_parent(tp)
-                if parent is not None:
-                    raise Refused(
-                        f"{kept} have primary keys production also "
-                        f"uses, but their key {pk_cols[0]} is their reference to {parent}, whose rows "
-                        "kept their ids: new ids would detach them from their parent rows"
-                    )
-                if tp.rekey is None:
-                    cur.execute(
-                        sql.SQL(
-                            "SELECT ROW({})::text FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {}) "
-                            "ORDER BY 1 LIMIT 3"
-                        ).format(
-                            sql.SQL(", ").join(sql.Identifier("p", c) for c in pk_cols),
-                            temp(preserved),
-                            stage,
-                            equal("s", pk_cols, "p", pk_cols),
-                        )
-                    )
-                    shared = ", ".join(str(row[0]) for row in cur.fetchall())
-                    raise Refused(
-                        f"{kept} have primary keys production "
-                        f"also uses (first: {shared}), and its key ({', '.join(pk_cols)}) is not a "
-                        "single integer or uuid column that dbsync can re-key"
-                    )
-                pk = pk_cols[0]
-                pk_type = tp.table.column(pk).type  # type: ignore[union-attr]
-                if tp.rekey == "integer":
-                    top = _scalar(
-                        cur,
-                        sql.SQL(
-                            "SELECT greatest((SELECT max({pk}) FROM {s}), (SELECT max({pk}) FROM {p}))"
-                        ).format(pk=sql.Identifier(pk), s=stage, p=temp(preserved)),
-                    )
-                    incoming = _scalar(
-                        cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), stage)
-                    )
-                    limit = INTEGER_RANGES[pk_type]
-                    moving = int(collisions) + dangling
-                    base = max(int(top), int(incoming) + headroom)
-                    if base + moving > limit:
-                        base = int(top)
-                    if base + moving > limit:
-                        raise Refused(
-                            f"{tp.name}.{pk} ({pk_type}) has no room left for {moving} re-keyed ids"
-                        )
-                    new_id = sql.SQL("({} + row_number() OVER (ORDER BY p.{}))::{}").format(
-                        sql.Literal(base), sql.Identifier(pk), sql.SQL(pk_type)
-                    )
-                else:
-                    new_id = sql.Composed([sql.SQL("gen_random_uuid()")])
-                rekey = f"dbsync_r_{i}"
-                in_use = shared_key if named is None else sql.SQL("({} OR {})").format(shared_key, named)
-                cur.execute(
-                    query(
-                        "create_rekey_map",
-                        rekey=rekey,
-                        pk=pk,
-                        new_id=new_id,
-                        preserved=preserved,
-                        in_use=in_use,
-                    )
-                )
-                cur.execute(sql.SQL("ANALYZE {}").format(temp(rekey)))
-                self.state.rekey[tp.name] = rekey
-                for fk in plan.outside_fks:
-                    if fk.ref_table == tp.name and fk.ref_columns == (pk,):
-                        referrers = _scalar(
-                            cur,
-                            query(
-                                "select_rekey_referrers",
-                                relation=relation(self.target_catalog.tables[fk.table]),
-                                rekey=rekey,
-                                column=fk.columns[0],
-                            ),
-                        )
-                        if referrers:
-                            raise Refused(
-                                f"preserved rows of {tp.name} must be re-keyed, but {referrers} row(s) "
-                                f"of {fk.table} (which dbsync does not change) reference them through "
-                                f"{fk.name}"
-                            )
-                cur.execute(query("update_rekeyed_column", preserved=preserved, rekey=rekey, column=pk))
-                entry.rows_rekeyed = cur.rowcount
-                ids = self._follow_map(cur, tp.name, pk, rekey, fresh=True)
-                self.report.rekeys.append({"table": str(tp.name), "column": pk, "ids": ids})
-                self.progress.say(f"rekey {tp.name}: {len(ids)} preserved row(s) get fresh ids")
+                self._rekey_table(cur, i, tp)
+                if tp.name in self.state.alias:
+                    # After the table's own re-key, never before: an id production uses may be
+                    # both a UAT row's, re-keyed away, and the id another UAT row's references
+                    # are re-pointed to (UAT's 601 -> new, UAT's 700 -> production's 601).
+                    # Re-pointed first, those references would be re-keyed too.
+                    self._repoint(cur, tp)
             # Only now are preserved rows in their final id space: a remap collision is judged
             # between final keys, never between UAT's old ids and production's.
             self._resolve_conflicts(cur)
             self._refuse_unique_collisions(cur)
-            for tp in plan.tables:  # what apply will copy; a dry run reports this as its plan
+            for tp in self.plan.tables:  # what apply will copy; a dry run reports this as its plan
                 self.report.table(str(tp.name)).rows_copied = self.state.expected[tp.name][0]
                 for use in tp.table.sequences:  # the furthest incoming ids, before apply adds rows
                     if use.column in tp.copy_columns:
@@ -1915,6 +1795,148 @@ class SyncRun:
                                 self.state.stage_rel[tp.name],
                             ),
                         )
+
+    def _rekey_table(self, cur: psycopg.Cursor[Any], i: int, tp: TablePlan) -> None:
+        """Give ``tp``'s preserved rows whose primary key production uses (or names in a
+        generic reference) fresh ids, and move every preserved reference with them."""
+        assert self.plan is not None
+        plan = self.plan
+        headroom = self.config.sequence_headroom
+        entry = self.report.table(str(tp.name))
+        if not (entry.rows_preserved + entry.rows_kept_referenced) or tp.table.primary_key is None:
+            return
+        pk_cols = tp.table.primary_key
+        stage, preserved = self.state.stage_rel[tp.name], self.state.preserved[tp.name]
+        shared_key = sql.SQL("EXISTS (SELECT 1 FROM {} AS s WHERE {})").format(
+            stage, equal("s", pk_cols, "p", pk_cols)
+        )
+        count = sql.SQL("SELECT count(*) FROM {} AS p WHERE {}")
+        collisions = _scalar(cur, count.format(temp(preserved), shared_key))
+        named = self._named_by_production(tp)
+        dangling = 0
+        if named is not None:
+            only_named = sql.SQL("NOT {} AND {}").format(shared_key, named)
+            dangling = int(_scalar(cur, count.format(temp(preserved), only_named)))
+        if not collisions and not dangling:
+            return
+        if not collisions and (
+            tp.name in self.state.rekey
+            or tp.rekey is None
+            or pk_cols[0] in {r.column for r in tp.remaps}
+            or self._key_parent(tp) is not None
+            or any(fk.ref_table == tp.name for fk in plan.outside_fks)
+        ):
+            self.report.warnings.append(
+                f"production's generic references (to rows it no longer has) name the ids "
+                f"of {dangling} preserved row(s) of {tp.name}, which are not re-keyed for them "
+                "(their key cannot be, or tables dbsync does not write reference them): "
+                "those references now lead to UAT's rows"
+            )
+            return
+        # A global table's kept rows are the ones preserved rows reference.
+        kept = (
+            f"{collisions} row(s) of {tp.name} that preserved rows reference"
+            if tp.role == "global"
+            else f"{collisions} preserved row(s) of {tp.name}"
+        )
+        if tp.name in self.state.rekey:  # its key follows a re-keyed parent's already
+            raise Refused(
+                f"{kept} still have primary keys production uses after following their parent's new ids"
+            )
+        if pk_cols[0] in {r.column for r in tp.remaps}:
+            # The key is a reference to an excluded table (Django's OneToOneField(User,
+            # primary_key=True)): a collision is two rows for one user, a remap conflict
+            # that the conflict step resolves, not an id to re-key.
+            return
+        parent = self._key_parent(tp)
+        if parent is not None:
+            raise Refused(
+                f"{kept} have primary keys production also "
+                f"uses, but their key {pk_cols[0]} is their reference to {parent}, whose rows "
+                "kept their ids: new ids would detach them from their parent rows"
+            )
+        if tp.rekey is None:
+            cur.execute(
+                sql.SQL(
+                    "SELECT ROW({})::text FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS s WHERE {}) "
+                    "ORDER BY 1 LIMIT 3"
+                ).format(
+                    sql.SQL(", ").join(sql.Identifier("p", c) for c in pk_cols),
+                    temp(preserved),
+                    stage,
+                    equal("s", pk_cols, "p", pk_cols),
+                )
+            )
+            shared = ", ".join(str(row[0]) for row in cur.fetchall())
+            raise Refused(
+                f"{kept} have primary keys production "
+                f"also uses (first: {shared}), and its key ({', '.join(pk_cols)}) is not a "
+                "single integer or uuid column that dbsync can re-key"
+            )
+        pk = pk_cols[0]
+        pk_type = tp.table.column(pk).type  # type: ignore[union-attr]
+        if tp.rekey == "integer":
+            # past the alias rows' old ids too: references still hold them until _repoint
+            aliased = (
+                sql.SQL("(SELECT max(old) FROM {})").format(temp(self.state.alias[tp.name]))
+                if tp.name in self.state.alias
+                else sql.SQL("NULL")
+            )
+            top = _scalar(
+                cur,
+                sql.SQL(
+                    "SELECT greatest((SELECT max({pk}) FROM {s}), (SELECT max({pk}) FROM {p}), {a})"
+                ).format(pk=sql.Identifier(pk), s=stage, p=temp(preserved), a=aliased),
+            )
+            incoming = _scalar(cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), stage))
+            limit = INTEGER_RANGES[pk_type]
+            moving = int(collisions) + dangling
+            base = max(int(top), int(incoming) + headroom)
+            if base + moving > limit:
+                base = int(top)
+            if base + moving > limit:
+                raise Refused(f"{tp.name}.{pk} ({pk_type}) has no room left for {moving} re-keyed ids")
+            new_id = sql.SQL("({} + row_number() OVER (ORDER BY p.{}))::{}").format(
+                sql.Literal(base), sql.Identifier(pk), sql.SQL(pk_type)
+            )
+        else:
+            new_id = sql.Composed([sql.SQL("gen_random_uuid()")])
+        rekey = f"dbsync_r_{i}"
+        in_use = shared_key if named is None else sql.SQL("({} OR {})").format(shared_key, named)
+        cur.execute(
+            query(
+                "create_rekey_map",
+                rekey=rekey,
+                pk=pk,
+                new_id=new_id,
+                preserved=preserved,
+                in_use=in_use,
+            )
+        )
+        cur.execute(sql.SQL("ANALYZE {}").format(temp(rekey)))
+        self.state.rekey[tp.name] = rekey
+        for fk in plan.outside_fks:
+            if fk.ref_table == tp.name and fk.ref_columns == (pk,):
+                referrers = _scalar(
+                    cur,
+                    query(
+                        "select_rekey_referrers",
+                        relation=relation(self.target_catalog.tables[fk.table]),
+                        rekey=rekey,
+                        column=fk.columns[0],
+                    ),
+                )
+                if referrers:
+                    raise Refused(
+                        f"preserved rows of {tp.name} must be re-keyed, but {referrers} row(s) "
+                        f"of {fk.table} (which dbsync does not change) reference them through "
+                        f"{fk.name}"
+                    )
+        cur.execute(query("update_rekeyed_column", preserved=preserved, rekey=rekey, column=pk))
+        entry.rows_rekeyed = cur.rowcount
+        ids = self._follow_map(cur, tp.name, pk, rekey, fresh=True)
+        self.report.rekeys.append({"table": str(tp.name), "column": pk, "ids": ids})
+        self.progress.say(f"rekey {tp.name}: {len(ids)} preserved row(s) get fresh ids")
 
     def _key_parent(self, tp: TablePlan) -> TableName | None:
         """The synced table whose key ``tp``'s single-column primary key references (Django's
