@@ -60,13 +60,18 @@ def test_qualified_names_in_the_schemas_are_accepted(tmp_path: Path) -> None:
     assert load_config(tmp_path / "c.toml").tenants.table == "bookings.bookings"
 
 
-def test_test_values_are_compared_as_text(tmp_path: Path) -> None:
+def test_test_values_are_untyped_literals_and_exclude_a_prefix(tmp_path: Path) -> None:
+    """Values are kept as text and written as untyped literals, which PostgreSQL reads as the
+    column's own type; naming a prefix as well is ambiguous and refused."""
     (tmp_path / "c.toml").write_text("[tenants]\ntest_column = 'id'\ntest_values = [7, 'QA-1']\n")
     tenants = load_config(tmp_path / "c.toml").tenants
     assert tenants.test_values == ["7", "QA-1"]
-    assert tenants.test_match("t").as_string(None) == "\"t\".\"id\"::text = ANY('{7,QA-1}'::text[])"
+    assert tenants.test_match("t").as_string(None) == "\"t\".\"id\" IN ('7', 'QA-1')"
     (tmp_path / "c.toml").write_text("[tenants]\ntest_values = []\n")
     with pytest.raises(ConfigError, match=r"tenants\.test_values: List should have at least 1 item"):
+        load_config(tmp_path / "c.toml")
+    (tmp_path / "c.toml").write_text("[tenants]\ntest_prefix = 'qa_'\ntest_values = [7]\n")
+    with pytest.raises(ConfigError, match=r"tenants: .*set test_prefix or test_values, not both"):
         load_config(tmp_path / "c.toml")
 
 

@@ -847,6 +847,44 @@ def test_test_tenants_named_by_exact_values(make_db: MakeDb, tmp_path: Path) -> 
     assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
 
 
+def test_test_values_are_read_as_the_column_s_type(make_db: MakeDb, tmp_path: Path) -> None:
+    """Test tenants named by their uuid, written in upper case as a UI shows it: compared as
+    text it matched nothing, and the run went on with no test tenant (production's test
+    tenant copied, UAT's deleted). Read as a uuid it matches. A value that is not a uuid is a
+    configuration error before anything is touched."""
+    ddl = f"""
+    CREATE TABLE org (id uuid PRIMARY KEY, name text NOT NULL);
+    CREATE TABLE note (id int PRIMARY KEY, org_id uuid NOT NULL REFERENCES org {FK}, body text NOT NULL);
+    """
+    test_org, real_org = "5d3c1e8a-0f4b-4c2e-9a77-0b1e2c3d4e5f", "7e6f5a4b-3c2d-4e1f-8a9b-0c1d2e3f4a5b"
+    prod, uat = field_databases(make_db, ddl)
+    execute(
+        prod,
+        f"INSERT INTO org VALUES ('{test_org}', 'prod test'), ('{real_org}', 'real');"
+        f"INSERT INTO note VALUES (1, '{test_org}', 'prod test note'), (2, '{real_org}', 'real note')",
+    )
+    execute(
+        uat,
+        f"INSERT INTO org VALUES ('{test_org}', 'uat test'); INSERT INTO note VALUES (9, '{test_org}', 'uat note')",
+    )
+    tenants = '[tenants]\ntable = "org"\nkey_column = "org_id"\ntest_column = "id"\n'
+    bad = write_config(tmp_path, tenants + "test_values = ['QA-1']\n")
+    before = snapshot(uat)
+    proc, _ = sync(prod, uat, tmp_path, "--no-backup", "--config", bad)
+    assert proc.returncode == 2, proc.stderr
+    assert "tenants.test_values" in proc.stderr and "uuid" in proc.stderr and "QA-1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(uat).checksum == before.checksum
+    config = write_config(tmp_path, tenants + f"test_values = ['{test_org.upper()}']\n")
+    proc, report = sync(prod, uat, tmp_path, "--no-backup", "--config", config)
+    ok(proc)
+    assert rows(uat, "SELECT o.name, n.body FROM note n JOIN org o ON o.id = n.org_id ORDER BY 1") == [
+        ("real", "real note"),
+        ("uat test", "uat note"),
+    ]
+    assert all(p["ok"] for p in report["proofs"]), [p for p in report["proofs"] if not p["ok"]]
+
+
 AIRLINE = f"""
 CREATE TABLE flights (flight_id int PRIMARY KEY, flight_no text NOT NULL UNIQUE);
 CREATE TABLE ticket_flights (ticket_no text NOT NULL,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -47,8 +47,9 @@ class TenantsConfig(_Strict):
     test_values: list[str] | None = Field(
         None,
         min_length=1,
-        description="Test tenants by exact value of test_column (compared as text) instead of "
-        "by prefix: for a tenant table without a naming convention (ids, codes).",
+        description="Test tenants by exact value of test_column (compared as the column's own "
+        "type: 5.0 matches a numeric 5, any case of a uuid matches) instead of by prefix: for a "
+        "tenant table without a naming convention (ids, codes). Not together with test_prefix.",
     )
 
     @field_validator("test_values", mode="before")
@@ -59,12 +60,24 @@ class TenantsConfig(_Strict):
             return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         return value
 
+    @model_validator(mode="after")
+    def _values_or_prefix(self) -> TenantsConfig:
+        if self.test_values is not None and "test_prefix" in self.model_fields_set:
+            raise ValueError("set test_prefix or test_values, not both")
+        return self
+
     def test_match(self, alias: str) -> sql.Composed:
-        """The SQL condition on ``alias``'s row of the tenant table that makes it a test tenant,
-        with the column compared as text (no LIKE wildcard in a prefix can misfire)."""
-        column = sql.SQL("{}::text").format(sql.Identifier(alias, self.test_column))
+        """The SQL condition on ``alias``'s row of the tenant table that makes it a test tenant.
+        Exact values are untyped literals, so PostgreSQL reads them as the column's own type
+        (an integer, a numeric, a uuid in any case, an enum); a value that is not one is a
+        configuration error (see ``dbsync.sync``). A prefix compares the column as text (no
+        LIKE wildcard in it can misfire)."""
         if self.test_values is not None:
-            return sql.SQL("{} = ANY({}::text[])").format(column, sql.Literal(self.test_values))
+            return sql.SQL("{} IN ({})").format(
+                sql.Identifier(alias, self.test_column),
+                sql.SQL(", ").join(sql.Literal(v) for v in self.test_values),
+            )
+        column = sql.SQL("{}::text").format(sql.Identifier(alias, self.test_column))
         prefix = sql.Literal(self.test_prefix)
         return sql.SQL("left({}, length({})) = {}").format(column, prefix, prefix)
 

@@ -28,8 +28,9 @@ The steps, in order (the report and the progress lines use these names):
                  key.
 9. ``rekey``     give preserved rows whose primary key production now uses fresh ids, and
                  update every reference to them; after each table's re-key, re-point the
-                 references to its rows that production has under other ids; then resolve the unique-key collisions the
-                 remap created, and refuse on any other unique key shared with production.
+                 references to its rows that production has under other ids; then resolve
+                 the unique-key collisions the remap created, and refuse on any other unique
+                 key shared with production.
 10. ``apply``    direct: insert the preserved rows; staged: empty the synced tables and load
                  preserved + staged rows (parents first). Then re-add the foreign keys, which
                  checks every row against each.
@@ -68,7 +69,7 @@ from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, Ta
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .copy_out import copy_out
-from .errors import DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
+from .errors import ConfigError, DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .fingerprint import table_counts
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
@@ -409,6 +410,8 @@ class SyncRun:
 
     def _plan(self) -> None:
         self.plan = make_plan(self.source_catalog, self.target_catalog, self.config)
+        if self.config.tenants.test_values is not None:
+            self._check_test_values()
         self.report.excluded_tables = [str(t) for t in self.plan.excluded]
         self.report.untouched_tables = [str(t) for t in self.plan.untouched]
         self.report.warnings.extend(self.plan.warnings)
@@ -420,6 +423,31 @@ class SyncRun:
             f"plan: {len(self.plan.tables)} synced tables, {len(self.plan.excluded)} excluded, "
             f"{len(self.plan.untouched)} untouched, {len(self.plan.maps)} natural-key maps"
         )
+
+    def _check_test_values(self) -> None:
+        """``tenants.test_values`` are read as the tenant column's own type: one that is not a
+        value of that type is a configuration error now, not a failed COPY later. PostgreSQL
+        reads the literals while it plans the statement, so LIMIT 0 reads no row."""
+        assert self.plan is not None and self.src is not None and self.tgt is not None
+        tenants = self.config.tenants
+        for side, conn, catalog in (
+            ("source", self.src, self.source_catalog),
+            ("target", self.tgt, self.target_catalog),
+        ):
+            table = catalog.tables[self.plan.tenant_table]
+            check = sql.SQL("SELECT 1 FROM {} AS t WHERE {} LIMIT 0").format(
+                relation(table), tenants.test_match("t")
+            )
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(check)
+            except psycopg.errors.DataError as exc:
+                column = table.column(tenants.test_column)
+                assert column is not None
+                raise ConfigError(
+                    f"tenants.test_values: {_db_message(exc)} (the values are compared with "
+                    f"{table.name}.{column.name}, a {column.type} column in the {side} database)"
+                ) from None
 
     # -- 4. lock -----------------------------------------------------------------------------
 
