@@ -4,6 +4,9 @@
 -- neither the backup nor staging keeping it. SHARE ROW EXCLUSIVE conflicts with INSERT,
 -- UPDATE, DELETE and DDL, not with SELECT or pg_dump's ACCESS SHARE: staging stays readable
 -- and its backup can be dumped. Each LOCK waits at most the transaction's lock_timeout.
+-- A table this role may not lock (LOCK in this mode needs UPDATE, DELETE or TRUNCATE on it:
+-- an extension's table owned by the provider, say) is left unlocked rather than failing the
+-- restore that could drop it. Large objects and sequences have no such lock.
 -- psql -c 'BEGIN' -c "SET LOCAL lock_timeout = '30s'" -f lock_user_tables.sql ...
 DO $dbsync$
 DECLARE
@@ -15,6 +18,7 @@ BEGIN
              WHERE c.relkind IN ('r', 'p')
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+               AND has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE')
              ORDER BY c.oid
     LOOP
         EXECUTE format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', t.relation);

@@ -6,6 +6,7 @@ the machine, a folder store, and moto's standalone S3 server on loopback (``test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -482,20 +483,29 @@ def run_paused(
     return thread, release, result
 
 
-def wait_for_exclusive_lock(url: str, relation: str, thread: threading.Thread) -> None:
-    """Until a dbsync session of the run holds an ACCESS EXCLUSIVE lock on ``relation``: the
-    run is making its changes (pg_dump's share locks, while it lived, would have blocked it)."""
+def wait_for_lock(
+    url: str, mode: str, relation: str, thread: threading.Thread, *, granted: bool = True
+) -> None:
+    """Until another session holds (or, with ``granted=False``, waits for) a lock of ``mode``
+    on ``relation`` in the database ``url`` names, while the run on ``thread`` goes on."""
     deadline = time.monotonic() + 120
     while not rows(
         url,
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
         "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
-        "AND l.mode = 'AccessExclusiveLock' AND l.granted "
-        f"AND l.relation = (SELECT oid FROM pg_class WHERE relname = '{relation}')",
+        "AND l.mode = %s AND l.granted = %s "
+        "AND l.relation = (SELECT oid FROM pg_class WHERE relname = %s)",
+        (mode, granted, relation),
     )[0][0]:
-        assert thread.is_alive(), "the run ended before it took its locks"
-        assert time.monotonic() < deadline, "the run never took its locks"
+        assert thread.is_alive(), "the run ended before the lock was seen"
+        assert time.monotonic() < deadline, f"no {mode} on {relation} (granted={granted})"
         time.sleep(0.05)
+
+
+def wait_for_exclusive_lock(url: str, relation: str, thread: threading.Thread) -> None:
+    """Until a session of the run holds an ACCESS EXCLUSIVE lock on ``relation``: the run is
+    making its changes (pg_dump's share locks, while it lived, would have blocked it)."""
+    wait_for_lock(url, "AccessExclusiveLock", relation, thread)
 
 
 def test_backup_is_read_back_beside_the_sync_and_gates_its_commit(make_db: Any, tmp_path: Path) -> None:
@@ -522,3 +532,86 @@ def test_backup_is_read_back_beside_the_sync_and_gates_its_commit(make_db: Any, 
     assert report["status"] == "rolled_back" and report["error"]["step"] == "backup"
     assert snapshot(uat).checksum == before.checksum
     assert [b for b in backups_in(store_url) if b["complete"]] == []
+
+
+def test_ddl_queued_behind_the_sync_s_lock_cannot_hang_its_backup(make_db: Any, tmp_path: Path) -> None:
+    """An ALTER TABLE on a synced table sent after the sync locked it waits for that lock;
+    pg_dump's share lock queues behind the ALTER, and the run waits for pg_dump. pg_dump's
+    wait is bounded by lock_timeout_seconds: the target is reported in use, nothing changed."""
+    import psycopg
+
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    config = tmp_path / "sync.toml"
+    config.write_text("lock_timeout_seconds = 2\n")
+    thread, release, result = run_paused(
+        lambda env: sync(prod, uat, tmp_path, "--config", str(config), env=env), "backup", tmp_path
+    )
+    wait_for_lock(uat, "ShareRowExclusiveLock", "apps_orders_order", thread)
+    with psycopg.connect(uat) as ddl:
+
+        def alter() -> None:
+            with contextlib.suppress(psycopg.errors.QueryCanceled):  # cancelled if the run hung
+                ddl.execute("ALTER TABLE apps_orders_order ADD COLUMN x int")
+
+        altering = threading.Thread(target=alter, daemon=True)
+        altering.start()
+        wait_for_lock(uat, "AccessExclusiveLock", "apps_orders_order", thread, granted=False)
+        release.touch()
+        thread.join(60)
+        hung = thread.is_alive()
+        if altering.is_alive():
+            ddl.cancel()  # let a hung run go on, so that the test fails instead of hanging
+        altering.join(60)
+        ddl.rollback()
+        thread.join(300)
+    assert not hung, "the sync hung behind the queued ALTER"
+    proc, report = result["run"]
+    assert proc.returncode == 4, proc.stderr
+    assert (
+        "in use" in proc.stderr and "lock_timeout_seconds" in proc.stderr and "Traceback" not in proc.stderr
+    )
+    assert report["status"] == "rolled_back" and report["error"]["step"] == "backup"
+    assert snapshot(uat).checksum == before.checksum
+
+
+def test_a_run_failing_after_its_backup_still_completes_it(make_db: Any, tmp_path: Path) -> None:
+    """The read-back runs beside the work; a run that fails later (here at prove) waits for it,
+    so the backup is complete and verified in the store and in the report, as it was when the
+    read-back came first."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env={"DBSYNC_FAULT": "prove"})
+    assert proc.returncode == 4, proc.stderr
+    assert report["backup"]["verified"] is True and "check_seconds" in report["backup"]
+    [entry] = backups_in(store_url)
+    assert entry["complete"] and entry["run_id"] == report["run_id"]
+    assert report["backup"]["restore_with"].endswith(f"{report['run_id']} --target URL")
+
+
+def test_the_restore_lock_skips_tables_the_role_may_not_lock(make_db: Any) -> None:
+    """sql/lock_user_tables.sql locks every user table the role may write, and leaves a table
+    it may only read (an extension's table owned by the provider) unlocked instead of failing
+    the restore, which may still drop it with its schema."""
+    uat = make_db(1, "uat")
+    execute(
+        uat,
+        "DO $$ BEGIN CREATE ROLE restorer LOGIN PASSWORD 'restorer-pw'; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+        "CREATE TABLE public.z_readonly (k int); GRANT SELECT ON public.z_readonly TO restorer;"
+        "GRANT UPDATE ON public.apps_orders_order TO restorer;",
+    )
+    from dbsync.sqlfiles import query
+
+    url = uat.cluster.url(uat.dbname, user="restorer", password="restorer-pw")
+    with psycopg.connect(url) as conn:
+        conn.execute(query("lock_user_tables"))
+        locked = {
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE l.pid = pg_backend_pid() AND l.mode = 'ShareRowExclusiveLock'"
+            )
+        }
+        conn.rollback()
+    assert "apps_orders_order" in locked and "z_readonly" not in locked

@@ -133,14 +133,27 @@ DEFAULT_COMPRESSION = 1
 
 
 def _pg_dump_stream(
-    tool: Tool, conninfo: str, snapshot: str | None, options: list[str], compression: int, step: str
+    tool: Tool,
+    conninfo: str,
+    snapshot: str | None,
+    options: list[str],
+    compression: int,
+    step: str,
+    lock_wait_seconds: float | None,
 ) -> Iterator[bytes]:
     """pg_dump's output, chunk by chunk; raises at the end if pg_dump failed, so that the store
-    aborts the upload instead of completing it with a truncated dump."""
+    aborts the upload instead of completing it with a truncated dump.
+
+    ``lock_wait_seconds`` bounds pg_dump's wait for its share locks. A run dumps a database
+    whose writers it has locked out: a DDL statement queued behind that lock would make
+    pg_dump's request queue behind it in turn, and the run, waiting for pg_dump, would never
+    release the lock (a wait no deadlock detector sees)."""
     dsn, env = split_secret(conninfo)
     args = [tool.path, "--format=custom", f"--compress={compression}", *options, f"--dbname={dsn}"]
     if snapshot:
         args.append(f"--snapshot={snapshot}")
+    if lock_wait_seconds is not None:
+        args.append(f"--lock-wait-timeout={max(1, int(lock_wait_seconds * 1000))}ms")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None and proc.stderr is not None
     errors: list[bytes] = []
@@ -191,6 +204,7 @@ def take_backup(
     tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
     compression: int = DEFAULT_COMPRESSION,
     step: str = "backup",
+    lock_wait_seconds: float | None = None,
 ) -> Manifest:
     """Dump, upload, read back and re-hash, then write the manifest. Raises before the
     manifest exists if anything fails, so a failed backup is never mistaken for one.
@@ -218,6 +232,7 @@ def take_backup(
         tap=tap,
         compression=compression,
         step=step,
+        lock_wait_seconds=lock_wait_seconds,
     ).seal()
 
 
@@ -265,6 +280,7 @@ def dump_backup(
     tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
     compression: int = DEFAULT_COMPRESSION,
     step: str = "backup",
+    lock_wait_seconds: float | None = None,
 ) -> UnsealedBackup:
     """The first half of :func:`take_backup` (same arguments): dump and upload. It returns once
     pg_dump has exited, so the database's locks and snapshot are no longer held by the dump."""
@@ -273,7 +289,7 @@ def dump_backup(
     created = now or datetime.now(UTC)
     folder = folder_for(series, run_id, created)
     options = list(dump_options)
-    stream = _pg_dump_stream(tool, conninfo, snapshot, options, compression, step)
+    stream = _pg_dump_stream(tool, conninfo, snapshot, options, compression, step, lock_wait_seconds)
     written = store.put_stream(f"{folder}/{DUMP}", tap(stream) if tap is not None else stream)
 
     def manifest() -> Manifest:

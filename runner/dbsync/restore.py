@@ -39,7 +39,8 @@ needs the database to have no connections at all, and an application behind a co
 holds connections open and reconnects at once; the managed cluster's ``doadmin`` may not even
 be able to terminate them. Inside one transaction, the application's queries wait on the locks
 and then see either all of the old staging or all of the new one, never a missing or half-
-restored database. The limits: staging's tables are locked for the duration of the replace,
+restored database. The limits: staging's tables are locked against writers from its backup
+on, and against readers too for the duration of the replace,
 the transaction needs room for both copies until COMMIT, and the previous contents are kept as
 a verified backup in the store rather than as a second database.
 """
@@ -191,6 +192,8 @@ class RestoreRun:
         interrupted, abort its upload): a failed restore still leaves the week's backup."""
         if self.session is not None:
             self.session.abandon()
+        if not interrupted:
+            self._settle_target_backup()
         if self._tee is not None and self._dumping is None:
             self._tee.drained.set()  # no dump will start: the fingerprint's readers stop waiting
         if self._tee is None or self._dumping is None:
@@ -410,10 +413,18 @@ class RestoreRun:
         session = self._open_session()
         session.send(_render(query("lock_user_tables")) + "\n")
         [snapshot] = self._ask_locking(session, "SELECT pg_export_snapshot();")
+        faults.checkpoint("target-backup.locked")  # writers wait; pg_dump has not started
         with self.tgt.transaction(), self.tgt.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            counts = fingerprint.table_counts(cur)
+            # as pg_dump's: a lock request queued behind one that waits on the session's locks
+            # would wait for ever
+            timeout = f"{int(self.settings.lock_timeout_seconds * 1000)}ms"
+            cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(timeout)))
+            try:
+                counts = fingerprint.table_counts(cur)
+            except psycopg.errors.LockNotAvailable:
+                raise self._in_use() from None
         try:
             unsealed = dump_backup(
                 self.settings.store,
@@ -428,10 +439,13 @@ class RestoreRun:
                 snapshot=snapshot,
                 compression=self.settings.compression,
                 step="target-backup",
+                lock_wait_seconds=self.settings.lock_timeout_seconds,
             )
-        except BackupFailed:
+        except BackupFailed as exc:
             if session.proc.poll() is not None:  # pg_dump lost its snapshot with the session
                 raise RolledBack(f"psql stopped: {session.reason()}; staging was not changed") from None
+            if "LOCK TABLE" in str(exc):  # --lock-wait-timeout: a lock queued behind ours
+                raise self._in_use() from None
             raise
         # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
         # commit waits for it (see _await_target_backup).
@@ -443,6 +457,13 @@ class RestoreRun:
             return manifest, time.monotonic() - started
 
         self._sealing = Background(seal, "dbsync-target-backup-check")
+        self.report.target["backup"] = {
+            "series": series,
+            "key": unsealed.written.key,
+            "size": unsealed.written.size,
+            "sha256": unsealed.written.sha256,
+            "verified": False,  # until the read-back agrees (see _await_target_backup)
+        }
 
     def _await_target_backup(self) -> None:
         """Wait for staging's backup to be read back, re-hashed and given its manifest. Its
@@ -451,22 +472,33 @@ class RestoreRun:
             return
         waited = time.monotonic()
         try:
-            manifest, seconds = self._sealing.result()
+            _, seconds = self._sealing.result()
         except DbsyncError as exc:  # the read-back's failure, after the changes were made
             self._step = "target-backup"
             raise type(exc)(f"{exc}; nothing was committed, staging is as it was") from None
-        except BaseException:
+        except Exception:
             self._step = "target-backup"
             raise
-        self.report.target["backup"] = {
-            "series": manifest.series,
-            "key": manifest.dump_key,
-            "size": manifest.size,
-            "sha256": manifest.sha256,
-            "verified": True,
-            "check_seconds": round(seconds, 3),
-            "check_waited_seconds": round(time.monotonic() - waited, 3),
-        }
+        self._target_sealed(seconds, time.monotonic() - waited)
+
+    def _target_sealed(self, seconds: float, waited: float) -> None:
+        self.report.target["backup"].update(
+            verified=True, check_seconds=round(seconds, 3), check_waited_seconds=round(waited, 3)
+        )
+
+    def _settle_target_backup(self) -> None:
+        """A restore that failed for another reason still completes staging's backup."""
+        backup = self.report.target.get("backup")
+        if self._sealing is None or backup is None or backup["verified"]:
+            return
+        waited = time.monotonic()
+        try:
+            _, seconds = self._sealing.result()
+        except Exception as exc:
+            if self._step != "target-backup":  # else it is the run's own error, said already
+                self.report.warnings.append(f"staging's backup did not complete: {redact(str(exc))}")
+            return
+        self._target_sealed(seconds, time.monotonic() - waited)
 
     def _open_session(self) -> PsqlSession:
         """The one transaction on staging that the restore commits or abandons: opened by
@@ -489,11 +521,14 @@ class RestoreRun:
         except RolledBack as exc:
             if "lock timeout" not in str(exc):
                 raise
-            raise RolledBack(
-                f"staging's tables are in use: they could not be locked within "
-                f"{self.settings.lock_timeout_seconds:g}s (--lock-timeout); nothing changed, "
-                "run again when staging is quieter"
-            ) from None
+            raise self._in_use() from None
+
+    def _in_use(self) -> RolledBack:
+        return RolledBack(
+            f"staging's tables are in use: they could not be locked within "
+            f"{self.settings.lock_timeout_seconds:g}s (--lock-timeout); nothing changed, "
+            "run again when staging is quieter"
+        )
 
     # -- 5. replace --------------------------------------------------------------------------
 
@@ -557,7 +592,11 @@ class RestoreRun:
                 restorer.kill()
                 restorer.wait()
         if self._tee is not None:
-            self._finish_backup()  # the backup's own failure first, if it failed
+            try:
+                self._finish_backup()  # the backup's own failure first, if it failed
+            except Exception:
+                self._step = "backup"  # production's read-back failed: the work that failed
+                raise
         assert self.manifest is not None
         if problems:
             raise RolledBack(

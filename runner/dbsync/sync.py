@@ -64,7 +64,7 @@ from psycopg import IsolationLevel, sql
 
 from . import faults
 from .background import Background
-from .backup import DEFAULT_COMPRESSION, Manifest, default_series, dump_backup, prune
+from .backup import DEFAULT_COMPRESSION, BackupFailed, Manifest, default_series, dump_backup, prune
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
@@ -267,7 +267,6 @@ class SyncRun:
         self.jobs = jobs
         self.backup = backup
         self._sealing: Background[tuple[Manifest, float]] | None = None  # see _backup
-        self._backup_series = ""
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
         self.source_ep = source
@@ -329,6 +328,8 @@ class SyncRun:
     def _fail(self, exc: BaseException) -> None:
         was_open = self._in_transaction
         self._rollback()
+        if not isinstance(exc, KeyboardInterrupt):
+            self._settle_backup()
         error = self._translate(exc)
         if isinstance(error, DbsyncError):
             self.report.fail(self._current_step, error.kind, str(error))
@@ -441,7 +442,7 @@ class SyncRun:
             try:
                 with conn.cursor() as cur:
                     cur.execute(check)
-            except psycopg.errors.DataError as exc:
+            except (psycopg.errors.DataError, psycopg.errors.UndefinedFunction) as exc:  # no "=": json
                 column = table.column(tenants.test_column)
                 assert column is not None
                 raise ConfigError(
@@ -505,23 +506,34 @@ class SyncRun:
         series = self.backup.series or default_series(self.target_ep, "pre-sync")
         with self.tgt.cursor() as cur:
             counts = table_counts(cur)
-        unsealed = dump_backup(
-            self.backup.store,
-            conninfo=self.target_ep.conninfo,
-            tool=tool,
-            series=series,
-            run_id=self.report.run_id,
-            kind="pre-sync",
-            database={
-                "description": self.target_ep.description,
-                "dbname": ident.dbname,
-                "system_identifier": ident.system_identifier,
-            },
-            server_version=ident.server_version,
-            tables=counts,
-            snapshot=self.target_snapshot,
-            compression=self.backup.compression,
-        )
+        try:
+            unsealed = dump_backup(
+                self.backup.store,
+                conninfo=self.target_ep.conninfo,
+                tool=tool,
+                series=series,
+                run_id=self.report.run_id,
+                kind="pre-sync",
+                database={
+                    "description": self.target_ep.description,
+                    "dbname": ident.dbname,
+                    "system_identifier": ident.system_identifier,
+                },
+                server_version=ident.server_version,
+                tables=counts,
+                snapshot=self.target_snapshot,
+                compression=self.backup.compression,
+                lock_wait_seconds=self.config.lock_timeout_seconds,
+            )
+        except BackupFailed as exc:
+            if "LOCK TABLE" not in str(exc):
+                raise
+            # pg_dump's share lock queued behind a statement waiting on the run's own locks
+            raise RolledBack(
+                f"the target's tables are in use: pg_dump could not lock them within "
+                f"{self.config.lock_timeout_seconds:g}s (lock_timeout_seconds); nothing changed, "
+                "run again when the target is quieter"
+            ) from None
         self.progress.say(f"backup: {unsealed.written.size:,} bytes to {unsealed.written.key}, checking")
         started = time.monotonic()
 
@@ -530,37 +542,53 @@ class SyncRun:
             return manifest, time.monotonic() - started
 
         self._sealing = Background(seal, "dbsync-backup-check")
-        self._backup_series = series
+        self.report.backup = {
+            "store": self.backup.store.url,
+            "series": series,
+            "key": unsealed.written.key,
+            "size": unsealed.written.size,
+            "sha256": unsealed.written.sha256,
+            "verified": False,  # until the read-back agrees (see _await_backup)
+            "restore_with": f"dbsync backups restore --backup-store {self.backup.store.url.split(' ')[0]} "
+            f"--series {series} {self.report.run_id} --target URL",
+        }
 
     def _await_backup(self) -> None:
         """Wait for the backup's read-back (see :meth:`_backup`); its failure is the backup
         step's, whichever step waited for it."""
         if self._sealing is None:
             return
-        assert self.backup is not None
         waited = time.monotonic()
         try:
-            manifest, seconds = self._sealing.result()
+            _, seconds = self._sealing.result()
         except DbsyncError as exc:  # the read-back's failure, after the changes were made
             self._current_step = "backup"
             raise type(exc)(f"{exc}; nothing was committed, the target is as it was") from None
-        except BaseException:
+        except Exception:
             self._current_step = "backup"
             raise
-        series = self._backup_series
-        self.report.backup = {
-            "store": self.backup.store.url,
-            "series": series,
-            "key": manifest.dump_key,
-            "size": manifest.size,
-            "sha256": manifest.sha256,
-            "verified": True,
-            "check_seconds": round(seconds, 3),
-            "check_waited_seconds": round(time.monotonic() - waited, 3),
-            "restore_with": f"dbsync backups restore --backup-store {self.backup.store.url.split(' ')[0]} "
-            f"--series {series} {manifest.run_id} --target URL",
-        }
-        self.progress.say(f"backup: {manifest.dump_key} read back and verified")
+        self._sealed(seconds, time.monotonic() - waited)
+
+    def _sealed(self, seconds: float, waited: float) -> None:
+        assert self.report.backup is not None
+        self.report.backup.update(
+            verified=True, check_seconds=round(seconds, 3), check_waited_seconds=round(waited, 3)
+        )
+        self.progress.say(f"backup: {self.report.backup['key']} read back and verified")
+
+    def _settle_backup(self) -> None:
+        """A run that failed for another reason still completes its backup, as it did when the
+        read-back preceded the changes: operators find it verified in the store and the report."""
+        if self._sealing is None or self.report.backup is None or self.report.backup["verified"]:
+            return
+        waited = time.monotonic()
+        try:
+            _, seconds = self._sealing.result()
+        except Exception as exc:
+            if self._current_step != "backup":  # else it is the run's own error, said already
+                self.report.warnings.append(f"the backup of the target did not complete: {redact(str(exc))}")
+            return
+        self._sealed(seconds, time.monotonic() - waited)
 
     def _retain(self) -> None:
         """Keep the newest N backups of the series; a failure here is a warning, not a failure
@@ -1292,7 +1320,8 @@ class SyncRun:
         return not moving.intersection(tp.table.primary_key)
 
     def _classify_referenced(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> None:
-        """Drop the *same* rows from the kept set and re-point references to the *alias* rows."""
+        """Drop the *same* rows from the kept set, and the *alias* rows too, mapping their ids
+        to production's (the references follow in the rekey step: :meth:`_repoint`)."""
         assert self.plan is not None and tp.table.primary_key is not None
         pk_cols = tp.table.primary_key
         pset, stage = self.state.preserved[tp.name], self.state.stage_rel[tp.name]
