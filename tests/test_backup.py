@@ -508,6 +508,34 @@ def wait_for_exclusive_lock(url: str, relation: str, thread: threading.Thread) -
     wait_for_lock(url, "AccessExclusiveLock", relation, thread)
 
 
+def hangs_behind_a_queued_alter(url: str, thread: threading.Thread, release: Path) -> bool:
+    """With the run on ``thread`` paused (until ``release`` exists) while it holds its writer
+    lock on apps_orders_order: queue an ALTER TABLE behind that lock, release the run, and say
+    whether it hung. A hung run is let go by cancelling the ALTER, so that a test fails
+    instead of hanging; otherwise the ALTER, granted once the run rolled back, is rolled back."""
+    import psycopg
+
+    wait_for_lock(url, "ShareRowExclusiveLock", "apps_orders_order", thread)
+    with psycopg.connect(url) as ddl:
+
+        def alter() -> None:
+            with contextlib.suppress(psycopg.errors.QueryCanceled):  # cancelled if the run hung
+                ddl.execute("ALTER TABLE apps_orders_order ADD COLUMN x int")
+
+        altering = threading.Thread(target=alter, daemon=True)
+        altering.start()
+        wait_for_lock(url, "AccessExclusiveLock", "apps_orders_order", thread, granted=False)
+        release.touch()
+        thread.join(60)
+        hung = thread.is_alive()
+        if altering.is_alive():
+            ddl.cancel()
+        altering.join(60)
+        ddl.rollback()
+        thread.join(300)
+    return hung
+
+
 def test_backup_is_read_back_beside_the_sync_and_gates_its_commit(make_db: Any, tmp_path: Path) -> None:
     """The backup's read-back runs on a thread while the sync makes its changes, and COMMIT
     waits for it. Paused in the read-back, the run goes on to change the target in its
@@ -538,8 +566,6 @@ def test_ddl_queued_behind_the_sync_s_lock_cannot_hang_its_backup(make_db: Any, 
     """An ALTER TABLE on a synced table sent after the sync locked it waits for that lock;
     pg_dump's share lock queues behind the ALTER, and the run waits for pg_dump. pg_dump's
     wait is bounded by lock_timeout_seconds: the target is reported in use, nothing changed."""
-    import psycopg
-
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(uat)
     config = tmp_path / "sync.toml"
@@ -547,25 +573,7 @@ def test_ddl_queued_behind_the_sync_s_lock_cannot_hang_its_backup(make_db: Any, 
     thread, release, result = run_paused(
         lambda env: sync(prod, uat, tmp_path, "--config", str(config), env=env), "backup", tmp_path
     )
-    wait_for_lock(uat, "ShareRowExclusiveLock", "apps_orders_order", thread)
-    with psycopg.connect(uat) as ddl:
-
-        def alter() -> None:
-            with contextlib.suppress(psycopg.errors.QueryCanceled):  # cancelled if the run hung
-                ddl.execute("ALTER TABLE apps_orders_order ADD COLUMN x int")
-
-        altering = threading.Thread(target=alter, daemon=True)
-        altering.start()
-        wait_for_lock(uat, "AccessExclusiveLock", "apps_orders_order", thread, granted=False)
-        release.touch()
-        thread.join(60)
-        hung = thread.is_alive()
-        if altering.is_alive():
-            ddl.cancel()  # let a hung run go on, so that the test fails instead of hanging
-        altering.join(60)
-        ddl.rollback()
-        thread.join(300)
-    assert not hung, "the sync hung behind the queued ALTER"
+    assert not hangs_behind_a_queued_alter(uat, thread, release), "the sync hung behind the queued ALTER"
     proc, report = result["run"]
     assert proc.returncode == 4, proc.stderr
     assert (

@@ -4,7 +4,6 @@ exactly as it was. Checked with the independent checksums of ``tests.checksum``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ import pytest
 
 from dbsync.psql_session import stopped_reason
 from tests.checksum import snapshot
-from tests.test_backup import corrupt, run_paused, wait_for_exclusive_lock, wait_for_lock
+from tests.test_backup import corrupt, hangs_behind_a_queued_alter, run_paused, wait_for_exclusive_lock
 from tests.test_sync import dbsync, execute, ok, rows
 
 STEPS = [
@@ -623,10 +622,6 @@ def test_ddl_queued_behind_the_restore_s_lock_cannot_hang_its_backup(make_db: An
     for pg_dump: without a bound on pg_dump's lock wait, nothing moves until the ALTER gives
     up (no deadlock detector sees a wait on a client). pg_dump's wait is bounded by
     --lock-timeout: staging is reported in use, nothing changed."""
-    import threading
-
-    import psycopg
-
     prod, staging = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(staging)
     thread, release, result = run_paused(
@@ -634,25 +629,9 @@ def test_ddl_queued_behind_the_restore_s_lock_cannot_hang_its_backup(make_db: An
         "target-backup.locked",
         tmp_path,
     )
-    wait_for_lock(staging, "ShareRowExclusiveLock", "apps_orders_order", thread)
-    with psycopg.connect(staging) as ddl:
-
-        def alter() -> None:
-            with contextlib.suppress(psycopg.errors.QueryCanceled):  # cancelled if the run hung
-                ddl.execute("ALTER TABLE apps_orders_order ADD COLUMN x int")
-
-        altering = threading.Thread(target=alter, daemon=True)
-        altering.start()
-        wait_for_lock(staging, "AccessExclusiveLock", "apps_orders_order", thread, granted=False)
-        release.touch()
-        thread.join(60)
-        hung = thread.is_alive()
-        if altering.is_alive():
-            ddl.cancel()  # let a hung run go on, so that the test fails instead of hanging
-        altering.join(60)
-        ddl.rollback()
-        thread.join(300)
-    assert not hung, "the restore hung behind the queued ALTER"
+    assert not hangs_behind_a_queued_alter(staging, thread, release), (
+        "the restore hung behind the queued ALTER"
+    )
     proc, report = result["run"]
     assert proc.returncode == 4, proc.stderr
     assert "in use" in proc.stderr and "Traceback" not in proc.stderr

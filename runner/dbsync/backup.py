@@ -19,13 +19,15 @@ import json
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import faults
-from .errors import BackupInvalid, RolledBack, StoreError
+from .background import Background
+from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 from .store import CHUNK, BackupStore, ObjectInfo, Written
@@ -186,56 +188,6 @@ def rehash(store: BackupStore, key: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def take_backup(
-    store: BackupStore,
-    *,
-    conninfo: str,
-    tool: Tool,
-    series: str,
-    run_id: str,
-    kind: str,
-    database: dict[str, Any],
-    server_version: str,
-    tables: dict[str, int] | Callable[[], dict[str, int]],
-    snapshot: str | None = None,
-    dump_options: Iterable[str] = (),
-    now: datetime | None = None,
-    fingerprint: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-    tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
-    compression: int = DEFAULT_COMPRESSION,
-    step: str = "backup",
-    lock_wait_seconds: float | None = None,
-) -> Manifest:
-    """Dump, upload, read back and re-hash, then write the manifest. Raises before the
-    manifest exists if anything fails, so a failed backup is never mistaken for one.
-
-    ``tap`` wraps the dump's chunk stream on its way to the store (a restore feeds the same
-    bytes to pg_restore as they are uploaded; raising in it aborts the upload). ``tables`` and
-    ``fingerprint`` may be functions: they are called once the dump is stored, so that they can
-    be computed alongside it. ``compression`` is pg_dump's zlib level (see DEFAULT_COMPRESSION).
-    ``step`` names the fault checkpoints ``<step>.stream``, hit once the dump streams, and
-    ``<step>.check``, before the read-back (two backups of one restore run at once)."""
-    return dump_backup(
-        store,
-        conninfo=conninfo,
-        tool=tool,
-        series=series,
-        run_id=run_id,
-        kind=kind,
-        database=database,
-        server_version=server_version,
-        tables=tables,
-        snapshot=snapshot,
-        dump_options=dump_options,
-        now=now,
-        fingerprint=fingerprint,
-        tap=tap,
-        compression=compression,
-        step=step,
-        lock_wait_seconds=lock_wait_seconds,
-    ).seal()
-
-
 @dataclass
 class UnsealedBackup:
     """A dump that is in the store but not yet read back, so not yet a backup: it has no
@@ -282,8 +234,18 @@ def dump_backup(
     step: str = "backup",
     lock_wait_seconds: float | None = None,
 ) -> UnsealedBackup:
-    """The first half of :func:`take_backup` (same arguments): dump and upload. It returns once
-    pg_dump has exited, so the database's locks and snapshot are no longer held by the dump."""
+    """Dump and upload; :meth:`UnsealedBackup.seal` then reads the dump back, re-hashes it and
+    writes the manifest. Nothing is a backup before its manifest exists, so a failure at any
+    point is never mistaken for one. It returns once pg_dump has exited, so the database's
+    locks and snapshot are no longer held by the dump.
+
+    ``tap`` wraps the dump's chunk stream on its way to the store (a restore feeds the same
+    bytes to pg_restore as they are uploaded; raising in it aborts the upload). ``tables`` and
+    ``fingerprint`` may be functions: they are called when the backup is sealed, so that they
+    can be computed alongside the dump. ``compression`` is pg_dump's zlib level (see
+    DEFAULT_COMPRESSION). ``step`` names the fault checkpoints ``<step>.stream``, hit once the
+    dump streams, and ``<step>.check``, before the read-back (two backups of one restore run at
+    once). ``lock_wait_seconds``: see :func:`_pg_dump_stream`."""
     if not 0 <= compression <= 9:
         raise ValueError(f"compression level {compression} is not 0 to 9")
     created = now or datetime.now(UTC)
@@ -439,3 +401,51 @@ def prune(
             for obj in sorted(backup.objects, key=lambda o: o.key == manifest_key):
                 store.delete(obj.key)
     return plan
+
+
+class Sealing:
+    """An :class:`UnsealedBackup` sealed on a thread while a run works, and the run's report
+    entry for it: filled from the dump on, ``verified`` once the read-back agrees. The run
+    waits for it before COMMIT (:meth:`wait`), or, when it failed for another reason, so that
+    its backup is still left complete (:meth:`settle`)."""
+
+    def __init__(self, unsealed: UnsealedBackup, entry: dict[str, Any]) -> None:
+        started = time.monotonic()
+
+        def seal() -> float:
+            unsealed.seal()
+            return time.monotonic() - started
+
+        self._job = Background(seal, f"dbsync-{unsealed.step}-check")
+        self.entry = entry
+        written = unsealed.written
+        entry.update(key=written.key, size=written.size, sha256=written.sha256, verified=False)
+
+    def wait(self, target: str) -> None:
+        """Wait for the seal. Its failure is raised; ours say that nothing was committed and
+        ``target`` is as it was (the run rolls back)."""
+        waited = time.monotonic()
+        try:
+            seconds = self._job.result()
+        except DbsyncError as exc:
+            raise type(exc)(f"{exc}; nothing was committed, {target} is as it was") from None
+        self._verified(seconds, waited)
+
+    def settle(self) -> Exception | None:
+        """:meth:`wait` for a run that failed otherwise: returns the seal's failure, if any."""
+        if self.entry["verified"]:
+            return None
+        waited = time.monotonic()
+        try:
+            seconds = self._job.result()
+        except Exception as exc:
+            return exc
+        self._verified(seconds, waited)
+        return None
+
+    def _verified(self, seconds: float, waited: float) -> None:
+        self.entry.update(
+            verified=True,
+            check_seconds=round(seconds, 3),
+            check_waited_seconds=round(time.monotonic() - waited, 3),
+        )

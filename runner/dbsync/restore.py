@@ -66,11 +66,11 @@ from .backup import (
     Backup,
     BackupFailed,
     Manifest,
+    Sealing,
     default_series,
     dump_backup,
     find_backup,
     prune,
-    take_backup,
     verify_backup,
 )
 from .connect import Connection, Endpoint, connect, timeouts_off
@@ -129,7 +129,7 @@ class RestoreRun:
         self._fingerprinting: Background[tuple[fingerprint.Fingerprint, dict[str, int]]] | None = None
         self._fingerprint_readers: SnapshotReaders | None = None
         self._dumping: Background[Manifest] | None = None
-        self._sealing: Background[tuple[Manifest, float]] | None = None  # staging's backup
+        self._sealing: Sealing | None = None  # staging's backup, read back beside the replace
         self._tee: _Tee | None = None
         self._step: str | None = None
         self._series: list[str] = []
@@ -347,7 +347,7 @@ class RestoreRun:
         src_id, source_ep = self.src_id, self.source_ep
 
         def dump() -> Manifest:
-            return take_backup(
+            return dump_backup(
                 self.settings.store,
                 conninfo=source_ep.conninfo,
                 tool=self.pg_dump,
@@ -366,7 +366,7 @@ class RestoreRun:
                 fingerprint=lambda: self._expected().to_json(),
                 tap=tee.tap,
                 compression=self.settings.compression,
-            )
+            ).seal()
 
         self._dumping = Background(dump, "dbsync-dump", on_error=tee.fail)
 
@@ -450,55 +450,25 @@ class RestoreRun:
         # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
         # commit waits for it (see _await_target_backup).
         self._series.append(series)
-        started = time.monotonic()
-
-        def seal() -> tuple[Manifest, float]:
-            manifest = unsealed.seal()
-            return manifest, time.monotonic() - started
-
-        self._sealing = Background(seal, "dbsync-target-backup-check")
-        self.report.target["backup"] = {
-            "series": series,
-            "key": unsealed.written.key,
-            "size": unsealed.written.size,
-            "sha256": unsealed.written.sha256,
-            "verified": False,  # until the read-back agrees (see _await_target_backup)
-        }
+        self.report.target["backup"] = {"series": series}
+        self._sealing = Sealing(unsealed, self.report.target["backup"])
 
     def _await_target_backup(self) -> None:
         """Wait for staging's backup to be read back, re-hashed and given its manifest. Its
         failure is the target-backup step's, and rolls the replace back."""
         if self._sealing is None:
             return
-        waited = time.monotonic()
         try:
-            _, seconds = self._sealing.result()
-        except DbsyncError as exc:  # the read-back's failure, after the changes were made
-            self._step = "target-backup"
-            raise type(exc)(f"{exc}; nothing was committed, staging is as it was") from None
+            self._sealing.wait("staging")
         except Exception:
             self._step = "target-backup"
             raise
-        self._target_sealed(seconds, time.monotonic() - waited)
-
-    def _target_sealed(self, seconds: float, waited: float) -> None:
-        self.report.target["backup"].update(
-            verified=True, check_seconds=round(seconds, 3), check_waited_seconds=round(waited, 3)
-        )
 
     def _settle_target_backup(self) -> None:
         """A restore that failed for another reason still completes staging's backup."""
-        backup = self.report.target.get("backup")
-        if self._sealing is None or backup is None or backup["verified"]:
-            return
-        waited = time.monotonic()
-        try:
-            _, seconds = self._sealing.result()
-        except Exception as exc:
-            if self._step != "target-backup":  # else it is the run's own error, said already
-                self.report.warnings.append(f"staging's backup did not complete: {redact(str(exc))}")
-            return
-        self._target_sealed(seconds, time.monotonic() - waited)
+        error = self._sealing.settle() if self._sealing is not None else None
+        if error is not None and self._step != "target-backup":  # else the run's own error
+            self.report.warnings.append(f"staging's backup did not complete: {redact(str(error))}")
 
     def _open_session(self) -> PsqlSession:
         """The one transaction on staging that the restore commits or abandons: opened by

@@ -63,8 +63,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
-from .background import Background
-from .backup import DEFAULT_COMPRESSION, BackupFailed, Manifest, default_series, dump_backup, prune
+from .backup import DEFAULT_COMPRESSION, BackupFailed, Sealing, default_series, dump_backup, prune
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
@@ -266,7 +265,7 @@ class SyncRun:
     ) -> None:
         self.jobs = jobs
         self.backup = backup
-        self._sealing: Background[tuple[Manifest, float]] | None = None  # see _backup
+        self._sealing: Sealing | None = None  # the backup, read back beside the run (see _backup)
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
         self.source_ep = source
@@ -535,60 +534,32 @@ class SyncRun:
                 "run again when the target is quieter"
             ) from None
         self.progress.say(f"backup: {unsealed.written.size:,} bytes to {unsealed.written.key}, checking")
-        started = time.monotonic()
-
-        def seal() -> tuple[Manifest, float]:
-            manifest = unsealed.seal()
-            return manifest, time.monotonic() - started
-
-        self._sealing = Background(seal, "dbsync-backup-check")
         self.report.backup = {
             "store": self.backup.store.url,
             "series": series,
-            "key": unsealed.written.key,
-            "size": unsealed.written.size,
-            "sha256": unsealed.written.sha256,
-            "verified": False,  # until the read-back agrees (see _await_backup)
             "restore_with": f"dbsync backups restore --backup-store {self.backup.store.url.split(' ')[0]} "
             f"--series {series} {self.report.run_id} --target URL",
         }
+        self._sealing = Sealing(unsealed, self.report.backup)
 
     def _await_backup(self) -> None:
         """Wait for the backup's read-back (see :meth:`_backup`); its failure is the backup
         step's, whichever step waited for it."""
         if self._sealing is None:
             return
-        waited = time.monotonic()
         try:
-            _, seconds = self._sealing.result()
-        except DbsyncError as exc:  # the read-back's failure, after the changes were made
-            self._current_step = "backup"
-            raise type(exc)(f"{exc}; nothing was committed, the target is as it was") from None
+            self._sealing.wait("the target")
         except Exception:
             self._current_step = "backup"
             raise
-        self._sealed(seconds, time.monotonic() - waited)
-
-    def _sealed(self, seconds: float, waited: float) -> None:
-        assert self.report.backup is not None
-        self.report.backup.update(
-            verified=True, check_seconds=round(seconds, 3), check_waited_seconds=round(waited, 3)
-        )
-        self.progress.say(f"backup: {self.report.backup['key']} read back and verified")
+        self.progress.say(f"backup: {self._sealing.entry['key']} read back and verified")
 
     def _settle_backup(self) -> None:
         """A run that failed for another reason still completes its backup, as it did when the
         read-back preceded the changes: operators find it verified in the store and the report."""
-        if self._sealing is None or self.report.backup is None or self.report.backup["verified"]:
-            return
-        waited = time.monotonic()
-        try:
-            _, seconds = self._sealing.result()
-        except Exception as exc:
-            if self._current_step != "backup":  # else it is the run's own error, said already
-                self.report.warnings.append(f"the backup of the target did not complete: {redact(str(exc))}")
-            return
-        self._sealed(seconds, time.monotonic() - waited)
+        error = self._sealing.settle() if self._sealing is not None else None
+        if error is not None and self._current_step != "backup":  # else the run's own error
+            self.report.warnings.append(f"the backup of the target did not complete: {redact(str(error))}")
 
     def _retain(self) -> None:
         """Keep the newest N backups of the series; a failure here is a warning, not a failure
