@@ -253,17 +253,18 @@ def test_restore_waits_for_the_targets_locks_only_as_long_as_told(make_db: Any, 
     application's transaction ends, the same restore goes through."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     store_url = f"file://{tmp_path}/store"
-    ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url)
+    ok(proc)
     after_sync = snapshot(uat)
     args = ("backups", "restore", "--backup-store", store_url, "--target", uat, "--lock-timeout", "1")
     with psycopg.connect(uat) as app:
         app.execute("SELECT count(*) FROM apps_orders_order").fetchone()  # holds ACCESS SHARE
-        restore = dbsync(*args, "latest")
+        restore = dbsync(*args, report["run_id"])
         assert restore.returncode == 4, restore.stderr
         assert "lock timeout" in restore.stderr and "Traceback" not in restore.stderr, restore.stderr
         app.rollback()
     assert snapshot(uat).checksum == after_sync.checksum
-    ok(dbsync(*args, "latest"))
+    ok(dbsync(*args, report["run_id"]))
     assert snapshot(uat).checksum != after_sync.checksum
 
 
@@ -623,3 +624,159 @@ def test_the_restore_lock_skips_tables_the_role_may_not_lock(make_db: Any) -> No
         }
         conn.rollback()
     assert "apps_orders_order" in locked and "z_readonly" not in locked
+
+
+# -- backups restore backs its target up first ----------------------------------------------------
+
+
+def pre_backups_restore(store_url: str) -> list[dict[str, Any]]:
+    return [b for b in backups_in(store_url) if b["series"].endswith("-pre-backups-restore")]
+
+
+def counts(url: str) -> dict[str, int]:
+    """Every ordinary user table's row count, by "schema.table"."""
+    names = rows(
+        url,
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg\\_%'",
+    )
+    return {
+        f"{schema}.{name}": rows(url, f'SELECT count(*) FROM ONLY "{schema}"."{name}"')[0][0]
+        for schema, name in names
+    }
+
+
+def synced_with_own_work(make_db: Any, tmp_path: Path) -> tuple[str, str, str]:
+    """A UAT synced with its backup in the store, then changed by its own users: what a
+    ``backups restore`` of that backup would overwrite. Returns (uat, store URL, the sync's
+    run id)."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url)
+    ok(proc)
+    execute(
+        uat,
+        "UPDATE apps_orders_order SET total = total + 1 WHERE id IN (SELECT min(id) FROM apps_orders_order)",
+    )
+    return uat, store_url, report["run_id"]
+
+
+def test_backups_restore_backs_the_target_up_first_so_a_wrong_choice_loses_nothing(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """The manual recovery command overwrites its target; the target's contents are backed up
+    first, in the restore's own transaction, and that backup restores them exactly."""
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    current, expected = snapshot(uat), counts(uat)
+    args = ("backups", "restore", "--backup-store", store_url, "--keep-owners", "--target", uat)
+    restore = dbsync(*args, run_id)
+    ok(restore)
+    assert snapshot(uat).tables != current.tables
+    [saved] = pre_backups_restore(store_url)
+    assert saved["complete"] and f"the target's previous contents: backup {saved['folder']}" in restore.stdout
+    manifest = json.loads((tmp_path / "store" / saved["folder"] / MANIFEST).read_text())
+    assert manifest["kind"] == "pre-backups-restore"
+    assert manifest["tables"] == expected
+    ok(dbsync(*args, saved["run_id"]))
+    after = snapshot(uat)
+    assert after.tables == current.tables, after.diff(current)
+    assert after.sequences == current.sequences
+    assert after.schema_checksum == current.schema_checksum
+    assert len(pre_backups_restore(store_url)) == 2  # the undo backed up what it replaced too
+
+
+def test_backups_restore_locks_writers_out_from_its_backup_on(make_db: Any, tmp_path: Path) -> None:
+    """Between the target's backup and its replacement no write can land (it would be in
+    neither): paused right after its locks, the run keeps a writer out (lock timeout) and lets
+    a reader in, and the backup's counts are those of the target it replaced."""
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    expected = counts(uat)
+    args = ("backups", "restore", "--backup-store", store_url, "--target", uat, run_id)
+    thread, release, result = run_paused(lambda env: dbsync(*args, env=env), "target-backup.locked", tmp_path)
+    wait_for_lock(uat, "ShareRowExclusiveLock", "apps_orders_order", thread)
+    with psycopg.connect(uat) as app:
+        app.execute("SET lock_timeout = '500ms'")
+        assert app.execute("SELECT count(*) FROM apps_orders_order").fetchone()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            app.execute("DELETE FROM apps_orders_order WHERE id IN (SELECT min(id) FROM apps_orders_order)")
+    release.touch()
+    thread.join(300)
+    ok(result["run"])
+    [saved] = pre_backups_restore(store_url)
+    manifest = json.loads((tmp_path / "store" / saved["folder"] / MANIFEST).read_text())
+    assert manifest["tables"] == expected
+
+
+BACKUPS_RESTORE_CHECKPOINTS = [
+    "target-backup.locked",
+    "target-backup.stream",
+    "target-backup.check",
+    "backups-restore.replace",
+    "backups-restore.load",
+    "backups-restore.commit",
+]
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("where", BACKUPS_RESTORE_CHECKPOINTS)
+def test_backups_restore_fault_leaves_the_target_unchanged(
+    make_db: Any, tmp_path: Path, where: str, how: str
+) -> None:
+    """Failed or killed at each step of ``backups restore``, the target is exactly as it was;
+    a failure after the target's backup was dumped still completes that backup."""
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    before = snapshot(uat)
+    fault = where if how == "raise" else f"{where}:kill"
+    proc = dbsync(
+        "backups",
+        "restore",
+        "--backup-store",
+        store_url,
+        "--target",
+        uat,
+        run_id,
+        env={"DBSYNC_FAULT": fault},
+    )
+    assert snapshot(uat).checksum == before.checksum
+    if how == "kill":
+        assert proc.returncode == -9
+        return
+    assert proc.returncode == 4, proc.stderr
+    assert f"fault injected at {where}" in proc.stderr and "the target was not changed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    completed = [b for b in pre_backups_restore(store_url) if b["complete"]]
+    # dumped before the fault (the replace's steps): completed; else none
+    assert len(completed) == (1 if where.startswith("backups-restore") else 0)
+
+
+def test_backups_restore_whose_target_backup_reads_back_wrong_commits_nothing(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """The target's backup is read back beside the load; paused there, with the target already
+    replaced inside the transaction, its stored dump is corrupted: exit 6, nothing committed."""
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    before = snapshot(uat)
+    args = ("backups", "restore", "--backup-store", store_url, "--target", uat, run_id)
+    thread, release, result = run_paused(lambda env: dbsync(*args, env=env), "target-backup.check", tmp_path)
+    wait_for_exclusive_lock(uat, "apps_orders_order", thread)
+    [saved] = [p for p in (tmp_path / "store").rglob("dump.pgdump") if "pre-backups-restore" in str(p)]
+    corrupt(saved)
+    release.touch()
+    thread.join(300)
+    proc = result["run"]
+    assert proc.returncode == 6, proc.stderr
+    assert "reads back as" in proc.stderr and "nothing was committed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(uat).checksum == before.checksum
+    assert [b for b in pre_backups_restore(store_url) if b["complete"]] == []
+
+
+def test_backups_restore_without_a_target_backup_is_explicit(make_db: Any, tmp_path: Path) -> None:
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    ok(
+        dbsync(
+            "backups", "restore", "--backup-store", store_url, "--target", uat, "--no-target-backup", run_id
+        )
+    )
+    assert pre_backups_restore(store_url) == []

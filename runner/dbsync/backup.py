@@ -51,7 +51,8 @@ class Manifest:
     series: str
     run_id: str
     created_at: str
-    kind: str  # "pre-sync" (the target before a sync) | "production" (a restore's source)
+    kind: str  # the target before a run: "pre-sync", "pre-restore", "pre-backups-restore"; or
+    # "production" (a restore's source)
     database: dict[str, Any]
     server_version: str
     pg_dump: str

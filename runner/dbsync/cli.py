@@ -424,7 +424,20 @@ def backups_prune(
     help="Database to restore into (env: DBSYNC_TARGET_URL).",
 )
 @click.option("--keep-owners", is_flag=True, help="Restore ownership and privileges as dumped.")
-@lock_timeout_option("Seconds to wait for the locks on the target's tables the restore replaces.")
+@click.option(
+    "--retain",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Complete backups to keep in the target's pre-backups-restore series.",
+)
+@click.option(
+    "--no-target-backup",
+    is_flag=True,
+    help="Do not back the target up before replacing it (explicitly unsafe).",
+)
+@lock_timeout_option("Seconds to wait for the locks on the target's tables.")
+@compress_option
 @click.argument("ref", default="latest")
 def backups_restore(
     store_url: str,
@@ -433,26 +446,37 @@ def backups_restore(
     series: str | None,
     target: str,
     keep_owners: bool,
+    retain: int,
+    no_target_backup: bool,
     lock_timeout: float,
+    compression: int,
     ref: str,
 ) -> None:
     """Restore a backup (REF: run id, folder or 'latest') into TARGET in one transaction.
 
-    Verifies the backup first; if anything fails the target is left exactly as it was."""
+    Verifies the backup first and backs TARGET up (series <dbname>-<host>-pre-backups-restore) inside
+    the same transaction; if anything fails the target is left exactly as it was."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    warnings: list[str] = []
     try:
         store = _store(store_url, s3_endpoint, s3_region)
-        from .restore_backup import restore_backup
+        from .report import new_run_id
+        from .restore_backup import TargetBackup, restore_backup
 
         backup = find_backup(store, ref, series)
+        run_id = new_run_id()
         summary = restore_backup(
             store,
             backup,
             endpoint("target", target),
             keep_owners=keep_owners,
             lock_timeout_seconds=lock_timeout,
+            target_backup=None if no_target_backup else TargetBackup(run_id, compression),
+            warn=warnings.append,
         )
     except DbsyncError as exc:
+        for text in warnings:
+            click.echo(f"dbsync: warning: {text}", err=True)
         _fail(exc)
     except KeyboardInterrupt:
         click.echo("dbsync: interrupted; the restore was rolled back", err=True)
@@ -460,6 +484,16 @@ def backups_restore(
     click.echo(
         f"restored {summary['backup']} ({summary['tables_checked']} tables checked against the manifest)"
     )
+    saved = summary.get("target_backup")
+    if isinstance(saved, dict):
+        click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")
+        try:
+            plan = prune(store, saved["series"], retain, protect=[run_id, backup.run_id])
+        except DbsyncError as exc:
+            click.echo(f"dbsync: warning: old backups of {saved['series']} were not pruned: {exc}", err=True)
+        else:
+            for old in plan.delete:
+                click.echo(f"deleted {old.folder} (beyond the newest {retain})")
 
 
 def _project_root(start: Path) -> Path:

@@ -52,11 +52,16 @@ class Proof:
     detail: str = ""
 
 
+def new_run_id() -> str:
+    """A run's id: names its backups' folders and ties them to its report."""
+    return uuid.uuid4().hex[:12]
+
+
 @dataclass
 class Report:
     command: str
     dry_run: bool = False
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    run_id: str = field(default_factory=lambda: new_run_id())
     status: str = "running"
     dbsync_version: str = __version__
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

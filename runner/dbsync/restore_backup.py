@@ -1,11 +1,14 @@
-"""Restoring a stored backup into a database, all or nothing.
+"""Restoring a stored backup into a database, all or nothing, with the target backed up first.
 
 The seed's rollback was ``pg_restore --clean --if-exists`` straight into UAT: a failure half-way
-left UAT half-restored. Here the dump is streamed from the store through ``pg_restore`` (which
-turns it into SQL) into ``psql --single-transaction``, and a final statement compares every
-table's row count with the manifest before psql's COMMIT. If the stream, pg_restore, the
-re-hash of the bytes or the check fails, psql is killed before its input ends: it never sends
-COMMIT, and the server rolls everything back.
+left UAT half-restored, and the UAT it overwrote was gone. Here one psql session holds one
+transaction on the target: writers are locked out and the target's current contents are dumped
+into the store from the snapshot exported after the locks (so choosing the wrong backup loses
+nothing), then the chosen dump is streamed from the store through ``pg_restore`` (which turns
+it into SQL) into the same session, and a final statement compares every table's row count with
+the manifest. COMMIT is sent only once that check passed and the target's backup has been read
+back and re-hashed. If anything fails, psql is killed before it reads COMMIT, and the server
+rolls everything back.
 
 Objects the target has and the backup does not are left in place (``--clean`` drops only what
 the dump creates).
@@ -17,17 +20,30 @@ import contextlib
 import hashlib
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import IO
 
+import psycopg
 from psycopg import sql
 
-from .backup import Backup, verify_backup
+from . import faults, fingerprint
+from .backup import (
+    DEFAULT_COMPRESSION,
+    Backup,
+    BackupFailed,
+    Manifest,
+    Sealing,
+    default_series,
+    dump_backup,
+    verify_backup,
+)
 from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, RolledBack
-from .identity import identify
-from .pgtools import find_tool, server_major, split_secret
-from .psql_session import stopped_reason
+from .faults import InjectedFault
+from .identity import Identity, identify
+from .pgtools import Tool, find_tool, server_major
+from .psql_session import PsqlSession, stopped_reason
 from .redact import redact, redact_output
 from .sqlfiles import query
 from .store import CHUNK, BackupStore
@@ -99,10 +115,23 @@ def _without_lines(chunks: Iterable[bytes], skip: set[bytes]) -> Iterator[bytes]
     yield pending
 
 
-def _collect(stream: IO[bytes], into: list[bytes]) -> threading.Thread:
-    thread = threading.Thread(target=lambda: into.append(stream.read()), daemon=True)
-    thread.start()
-    return thread
+def _target_counts(conn: Connection, snapshot: str, lock_timeout_seconds: float) -> dict[str, int]:
+    """Row counts of the target's tables for its backup's manifest, read in the snapshot the
+    backup is dumped from."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        timeout = f"{int(lock_timeout_seconds * 1000)}ms"
+        cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(timeout)))
+        return fingerprint.table_counts(cur)
+
+
+@dataclass(frozen=True)
+class TargetBackup:
+    """Where and how ``backups restore`` backs its target up before replacing it."""
+
+    run_id: str
+    compression: int = DEFAULT_COMPRESSION
 
 
 def restore_backup(
@@ -112,21 +141,141 @@ def restore_backup(
     *,
     keep_owners: bool = False,
     lock_timeout_seconds: float = 30,
+    target_backup: TargetBackup | None = None,
+    warn: Callable[[str], None] = lambda _text: None,
 ) -> dict[str, object]:
-    """Restore ``backup`` into ``target`` in one transaction; returns a summary for the report."""
+    """Restore ``backup`` into ``target`` in one transaction; returns a summary for the report.
+
+    With ``target_backup``, the target's current contents are backed up first, inside that
+    same transaction: writers are locked out, pg_dump reads the snapshot exported after the
+    locks, and COMMIT waits until that backup has been read back and re-hashed. Choosing the
+    wrong backup to restore then loses nothing: the previous contents are in the store (series
+    ``<dbname>-<host>-pre-backups-restore``). A restore that fails still completes that backup."""
     manifest = verify_backup(store, backup)
     conn = connect(target)
+    session: PsqlSession | None = None
+    sealing: Sealing | None = None
+    summary: dict[str, object] = {}
     try:
         ident = identify(conn)
         check = _check_statement(conn, manifest.tables)
         lock = _lock_statement(conn, manifest.tables, lock_timeout_seconds)
         skip = _inherited_constraint_drops(conn)
+        major = server_major(ident.server_version_num)
+        pg_restore = find_tool("pg_restore", major)
+        psql = find_tool("psql", major)
+        pg_dump = find_tool("pg_dump", major) if target_backup is not None else None
+        session = PsqlSession(psql, target.conninfo)
+        # No timeout meant for applications may end the transaction while the backups are
+        # taken and read (pg_restore's script switches them off too, but only once it starts).
+        timeouts = "".join(f"{stmt};\n" for stmt in timeouts_off(ident.server_version_num, local=True))
+        session.send(f"BEGIN;\n{timeouts}SET LOCAL lock_timeout = '{int(lock_timeout_seconds * 1000)}ms';\n")
+        if target_backup is not None:
+            assert pg_dump is not None
+            sealing = _back_up_target(
+                store, session, conn, target, ident, pg_dump, target_backup, lock_timeout_seconds
+            )
+            summary["target_backup"] = sealing.entry
+        conn.close()
+        faults.checkpoint("backups-restore.replace")
+        session.send(lock)
+        _load(store, manifest, backup, session, pg_restore, keep_owners, skip)
+        session.send(check)
+        if sealing is not None:
+            waiting, sealing = sealing, None  # its failure is the run's own, not a warning
+            waiting.wait("the target")
+        faults.checkpoint("backups-restore.commit")
+        session.commit()
+    except BaseException as exc:
+        if session is not None:
+            session.abandon()  # psql dies before COMMIT: the server rolls back
+        if sealing is not None and not isinstance(exc, KeyboardInterrupt):
+            error = sealing.settle()  # a failed restore still leaves the target's backup
+            if error is not None:
+                warn(f"the target's backup did not complete: {redact(str(error))}")
+        if isinstance(exc, InjectedFault | psycopg.Error):
+            text = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+            raise RolledBack(f"{redact(text or str(exc))}; the target was not changed") from None
+        raise
     finally:
         conn.close()
-    major = server_major(ident.server_version_num)
-    pg_restore = find_tool("pg_restore", major)
-    psql = find_tool("psql", major)
-    dsn, env = split_secret(target.conninfo)
+    summary.update(
+        backup=backup.folder,
+        run_id=manifest.run_id,
+        size=manifest.size,
+        sha256=manifest.sha256,
+        tables_checked=len(manifest.tables),
+        pg_restore=pg_restore.path,
+    )
+    return summary
+
+
+def _back_up_target(
+    store: BackupStore,
+    session: PsqlSession,
+    conn: Connection,
+    target: Endpoint,
+    ident: Identity,
+    pg_dump: Tool,
+    settings: TargetBackup,
+    lock_timeout_seconds: float,
+) -> Sealing:
+    """The target's backup inside the restore's transaction (as ``dbsync restore`` takes
+    staging's): writers locked out, then pg_dump in the snapshot exported after the locks, so
+    no write lands between the backup and the replace. Returns it being sealed on a thread."""
+    in_use = RolledBack(
+        f"the target's tables are in use: they could not be locked within {lock_timeout_seconds:g}s "
+        "(--lock-timeout); the target was not changed"
+    )
+    session.send(query("lock_user_tables").as_string() + "\n")
+    try:
+        [snapshot] = session.ask("SELECT pg_export_snapshot();")
+    except RolledBack as exc:
+        if "lock timeout" in str(exc):
+            raise in_use from None
+        raise
+    faults.checkpoint("target-backup.locked")
+    try:
+        counts = _target_counts(conn, snapshot, lock_timeout_seconds)
+    except psycopg.errors.LockNotAvailable:
+        raise in_use from None
+    series = default_series(target, "pre-backups-restore")
+    try:
+        unsealed = dump_backup(
+            store,
+            conninfo=target.conninfo,
+            tool=pg_dump,
+            series=series,
+            run_id=settings.run_id,
+            kind="pre-backups-restore",
+            database={"description": target.description, "dbname": ident.dbname},
+            server_version=ident.server_version,
+            tables=counts,
+            snapshot=snapshot,
+            compression=settings.compression,
+            step="target-backup",
+            lock_wait_seconds=lock_timeout_seconds,
+        )
+    except BackupFailed as exc:
+        if session.proc.poll() is not None:  # pg_dump lost its snapshot with the session
+            raise RolledBack(f"psql stopped: {session.reason()}; the target was not changed") from None
+        if "LOCK TABLE" in str(exc):  # --lock-wait-timeout: a lock queued behind ours
+            raise in_use from None
+        raise
+    return Sealing(unsealed, {"series": series, "folder": unsealed.folder})
+
+
+def _load(
+    store: BackupStore,
+    manifest: Manifest,
+    backup: Backup,
+    session: PsqlSession,
+    pg_restore: Tool,
+    keep_owners: bool,
+    skip: set[bytes],
+) -> None:
+    """Stream the backup through pg_restore into the session, re-hashing the bytes on the way;
+    raises (the caller abandons the session) unless every byte arrived and matched."""
     options = ["--clean", "--if-exists"]
     if not keep_owners:
         options += ["--no-owner", "--no-privileges"]
@@ -136,32 +285,9 @@ def restore_backup(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    loader = subprocess.Popen(
-        [
-            psql.path,
-            "-X",
-            "-q",
-            "--single-transaction",
-            "-v",
-            "ON_ERROR_STOP=1",
-            f"--dbname={dsn}",
-            "--file=-",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert restorer.stdin and restorer.stdout and restorer.stderr and loader.stdin and loader.stderr
-    # psql has opened the transaction: no timeout meant for applications may end it while the
-    # backup is fetched and pg_restore reads its table of contents (pg_restore's script switches
-    # them off too, but only once it starts).
-    timeouts = "".join(f"{stmt};\n" for stmt in timeouts_off(ident.server_version_num, local=True))
-    with contextlib.suppress(BrokenPipeError):  # psql stopped at once: its exit code says why
-        loader.stdin.write(timeouts.encode() + lock)
+    assert restorer.stdin and restorer.stdout and restorer.stderr
     restore_errors: list[bytes] = []
-    load_errors: list[bytes] = []
-    threads = [_collect(restorer.stderr, restore_errors), _collect(loader.stderr, load_errors)]
+    collector = _collect(restorer.stderr, restore_errors)
     feed_problem: list[BaseException] = []
     digest = hashlib.sha256()
 
@@ -182,61 +308,36 @@ def restore_backup(
         target=feed, args=(store.read_stream(manifest.dump_key), restorer.stdin), daemon=True
     )
     feeder.start()
-    committed = False
     try:
-        try:
-            script = iter(lambda: restorer.stdout.read(CHUNK), b"")  # type: ignore[union-attr]
-            for chunk in _without_lines(script, skip):
-                loader.stdin.write(chunk)
-        except BrokenPipeError:
-            # psql stopped on an error: its exit code and message say why. pg_restore, blocked
-            # writing to us, would never read the rest of the backup: stop it, or the feeder
-            # waits for it for ever.
-            restorer.kill()
-            feeder.join()
-            restorer.wait()
-            raise
+        faults.checkpoint("backups-restore.load")
+        script = iter(lambda: restorer.stdout.read(CHUNK), b"")  # type: ignore[union-attr]
+        for chunk in _without_lines(script, skip):
+            session.send(chunk)
+    except BaseException:
+        # psql stopped on an error (its message says why), or we did: pg_restore, blocked
+        # writing to us, would never read the rest of the backup. Stop it, or the feeder waits
+        # for it for ever.
+        restorer.kill()
         feeder.join()
-        restore_code = restorer.wait()
-        if feed_problem:
-            raise RolledBack(
-                f"reading the backup failed: {redact(str(feed_problem[0]))}; the target was not changed"
-            )
-        if restore_code != 0:  # before the digest: a pg_restore that stopped was not fed it all
-            threads[0].join()
-            message = stopped_reason("pg_restore", restore_code, redact_output(restore_errors))
-            raise RolledBack(
-                f"pg_restore failed (exit {restore_code}): {message}; the target was not changed"
-            )
-        if digest.hexdigest() != manifest.sha256:
-            raise BackupInvalid(
-                f"{backup.folder} changed while it was being restored; the target was not changed"
-            )
-        if loader.poll() is None:
-            loader.stdin.write(check)
-            loader.stdin.close()
-        load_code = loader.wait()
-        threads[1].join()
-        if load_code != 0:
-            message = stopped_reason("psql", load_code, redact_output(load_errors))
-            raise RolledBack(f"the restore failed and was rolled back: {message}")
-        committed = True
-    except BrokenPipeError:
-        load_code = loader.wait()
-        threads[1].join()
-        message = stopped_reason("psql", load_code, redact_output(load_errors))
-        raise RolledBack(f"the restore failed and was rolled back: {message}") from None
-    finally:
-        if not committed:
-            for proc in (loader, restorer):  # psql dies before COMMIT: the server rolls back
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-    return {
-        "backup": backup.folder,
-        "run_id": manifest.run_id,
-        "size": manifest.size,
-        "sha256": manifest.sha256,
-        "tables_checked": len(manifest.tables),
-        "pg_restore": pg_restore.path,
-    }
+        restorer.wait()
+        raise
+    feeder.join()
+    restore_code = restorer.wait()
+    if feed_problem:
+        raise RolledBack(
+            f"reading the backup failed: {redact(str(feed_problem[0]))}; the target was not changed"
+        )
+    if restore_code != 0:  # before the digest: a pg_restore that stopped was not fed it all
+        collector.join()
+        message = stopped_reason("pg_restore", restore_code, redact_output(restore_errors))
+        raise RolledBack(f"pg_restore failed (exit {restore_code}): {message}; the target was not changed")
+    if digest.hexdigest() != manifest.sha256:
+        raise BackupInvalid(
+            f"{backup.folder} changed while it was being restored; the target was not changed"
+        )
+
+
+def _collect(stream: IO[bytes], into: list[bytes]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: into.append(stream.read()), daemon=True)
+    thread.start()
+    return thread
