@@ -253,18 +253,18 @@ def test_restore_waits_for_the_targets_locks_only_as_long_as_told(make_db: Any, 
     application's transaction ends, the same restore goes through."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     store_url = f"file://{tmp_path}/store"
-    proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url)
-    ok(proc)
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
     after_sync = snapshot(uat)
     args = ("backups", "restore", "--backup-store", store_url, "--target", uat, "--lock-timeout", "1")
     with psycopg.connect(uat) as app:
         app.execute("SELECT count(*) FROM apps_orders_order").fetchone()  # holds ACCESS SHARE
-        restore = dbsync(*args, report["run_id"])
+        restore = dbsync(*args, "latest")
         assert restore.returncode == 4, restore.stderr
         assert "lock timeout" in restore.stderr and "Traceback" not in restore.stderr, restore.stderr
         app.rollback()
     assert snapshot(uat).checksum == after_sync.checksum
-    ok(dbsync(*args, report["run_id"]))
+    # the failed run left its (complete) backup of the target; latest still means the sync's
+    ok(dbsync(*args, "latest"))
     assert snapshot(uat).checksum != after_sync.checksum
 
 
@@ -684,6 +684,9 @@ def test_backups_restore_backs_the_target_up_first_so_a_wrong_choice_loses_nothi
     assert after.sequences == current.sequences
     assert after.schema_checksum == current.schema_checksum
     assert len(pre_backups_restore(store_url)) == 2  # the undo backed up what it replaced too
+    latest = dbsync("backups", "verify", "--backup-store", store_url, "latest")
+    ok(latest)  # not ambiguous: latest never picks a backups restore's copy of its target
+    assert latest.stdout.startswith(f"{saved['series'].replace('-pre-backups-restore', '-pre-sync')}/")
 
 
 def test_backups_restore_locks_writers_out_from_its_backup_on(make_db: Any, tmp_path: Path) -> None:

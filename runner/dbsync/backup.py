@@ -104,6 +104,10 @@ def _created(backup: Backup) -> datetime:
     return backup.manifest.created
 
 
+#: The kind (and series suffix) of the backup ``backups restore`` takes of its target.
+PRE_BACKUPS_RESTORE = "pre-backups-restore"
+
+
 def series_name(text: str) -> str:
     """A series name safe in object keys."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
@@ -310,12 +314,17 @@ def find_backup(
     keeps only backups a verified restore can use (production's, taken by ``dbsync restore``).
 
     ``latest`` without a series is refused when the candidates span several series: a store
-    shared by several databases would otherwise hand out another database's newest backup."""
+    shared by several databases would otherwise hand out another database's newest backup.
+    Nor does it pick the copies ``backups restore`` takes of its target (kind
+    ``pre-backups-restore``): they are named by run id or series, so that undoing one restore
+    does not change what ``latest`` means for the store's own runs."""
     backups = [b for b in list_backups(store, series) if b.manifest]
     if fingerprinted:
         backups = [b for b in backups if b.manifest and b.manifest.fingerprint]
     what = "complete production backup" if fingerprinted else "complete backup"
     if ref == "latest":
+        if series is None:
+            backups = [b for b in backups if b.manifest and b.manifest.kind != PRE_BACKUPS_RESTORE]
         if not backups:
             raise BadRef(f"no {what} in {store.url}" + (f" for series {series!r}" if series else ""))
         several = sorted({b.series for b in backups})

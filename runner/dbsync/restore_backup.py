@@ -30,6 +30,7 @@ from psycopg import sql
 from . import faults, fingerprint
 from .backup import (
     DEFAULT_COMPRESSION,
+    PRE_BACKUPS_RESTORE,
     Backup,
     BackupFailed,
     Manifest,
@@ -239,7 +240,7 @@ def _back_up_target(
         counts = _target_counts(conn, snapshot, lock_timeout_seconds)
     except psycopg.errors.LockNotAvailable:
         raise in_use from None
-    series = default_series(target, "pre-backups-restore")
+    series = default_series(target, PRE_BACKUPS_RESTORE)
     try:
         unsealed = dump_backup(
             store,
@@ -247,7 +248,7 @@ def _back_up_target(
             tool=pg_dump,
             series=series,
             run_id=settings.run_id,
-            kind="pre-backups-restore",
+            kind=PRE_BACKUPS_RESTORE,
             database={"description": target.description, "dbname": ident.dbname},
             server_version=ident.server_version,
             tables=counts,
