@@ -638,3 +638,69 @@ def test_ddl_queued_behind_the_restore_s_lock_cannot_hang_its_backup(make_db: An
     assert report["error"]["step"] == "target-backup"
     wait_for_no_sessions(staging)
     assert snapshot(staging).checksum == before.checksum
+
+
+@pytest.mark.parametrize("from_backup", [False, True], ids=["from-production", "from-backup"])
+def test_large_objects_do_not_end_the_restore_s_transaction(
+    make_db: Any, tmp_path: Path, from_backup: bool
+) -> None:
+    """pg_restore's script wraps the large objects' data in a BEGIN and COMMIT of its own, after
+    every table's rows: fed into the restore's transaction, that COMMIT made the replaced staging
+    permanent there, before the verification, so a failure after it (here injected at verify,
+    and at commit) no longer rolled back. Staging with its own rows and large objects must be
+    exactly as it was, whether production or a stored backup is restored."""
+    prod, staging = make_db(0, "rich"), make_db(1, "uat")
+    execute(staging, "SELECT lo_from_bytea(0, 'staging''s own large object')")
+    before = snapshot(staging)
+    lo = "SELECT count(*), coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '') FROM pg_largeobject_metadata"
+    staging_lo = rows(staging, lo)
+    source: tuple[str, ...] = ()
+    if from_backup:
+        ok(restore(make_db(2, "uat"), tmp_path, source=prod)[0])  # the week's production backup
+        source = ("--from-backup", "latest", "--series", backup_series(tmp_path, "-production"))
+    for where in ("verify", "commit"):
+        env = {"DBSYNC_FAULT": where}
+        proc, _ = restore(staging, tmp_path, *source, source=None if from_backup else prod, env=env)
+        assert proc.returncode == 4, proc.stderr
+        assert f"fault injected at {where}" in proc.stderr
+        wait_for_no_sessions(staging)
+        assert snapshot(staging).checksum == before.checksum, where
+        assert rows(staging, lo) == staging_lo, where
+    proc, _ = restore(staging, tmp_path, *source, source=None if from_backup else prod)
+    ok(proc)
+    same_data(prod, staging)
+    assert rows(staging, lo) == rows(prod, lo)
+
+
+def backup_series(tmp_path: Path, suffix: str) -> str:
+    listing = json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    )
+    [series] = {b["series"] for b in listing if b["series"].endswith(suffix)}
+    return str(series)
+
+
+def test_backups_restore_with_large_objects_stays_one_transaction(make_db: Any, tmp_path: Path) -> None:
+    """The same COMMIT in the script of ``backups restore`` (a production backup holds large
+    objects, and so does any backup of a target that has them): failing just before its own
+    COMMIT, the restore of the week's production backup over staging, which has changed since
+    (a large object of its own), leaves staging exactly as it was."""
+    prod, staging = make_db(0, "rich"), make_db(1, "uat")
+    ok(restore(staging, tmp_path, source=prod)[0])
+    execute(staging, "SELECT lo_from_bytea(0, 'staging''s own large object')")
+    execute(
+        staging,
+        "UPDATE public.customers SET bio = 'changed on staging' WHERE id = (SELECT min(id) FROM public.customers)",
+    )
+    before = snapshot(staging)
+    lo = "SELECT count(*), coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '') FROM pg_largeobject_metadata"
+    staging_lo = rows(staging, lo)
+    series = backup_series(tmp_path, "-production")
+    store = f"file://{tmp_path}/store"
+    args = ("backups", "restore", "--backup-store", store, "--series", series, "--target", staging, "latest")
+    proc = dbsync(*args, env={"DBSYNC_FAULT": "backups-restore.commit"})
+    assert proc.returncode == 4, proc.stderr
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum == before.checksum
+    assert rows(staging, lo) == staging_lo
+    ok(dbsync(*args))

@@ -13,6 +13,7 @@ Output lines are collected by a thread (so a full pipe never blocks psql); marke
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import signal
@@ -22,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from .errors import RolledBack
+from .errors import OutcomeUnknown, RolledBack
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 
@@ -80,6 +81,7 @@ class PsqlSession:
         )
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.lines: queue.Queue[str | None] = queue.Queue()
+        self._xid: str | None = None
         self.errors: list[bytes] = []
         self._threads = [
             threading.Thread(target=self._read_out, daemon=True),
@@ -157,8 +159,23 @@ class PsqlSession:
             elif answer is not None:
                 answer.append(line)
 
+    def begin(self, prelude: str = "") -> None:
+        """Open the session's one transaction (then run ``prelude`` in it) and note its id, which
+        :meth:`commit` checks: a COMMIT in the SQL streamed through the session would end the
+        transaction early, and what ran after it would no longer be rolled back."""
+        [self._xid] = self.ask(f"BEGIN;\n{prelude}SELECT txid_current();")
+
     def commit(self) -> None:
-        """Write COMMIT and wait for psql to confirm it."""
+        """Write COMMIT and wait for psql to confirm it, once the transaction is still the one
+        :meth:`begin` opened."""
+        if self._xid is not None:
+            [now] = self.ask("SELECT txid_current();")
+            if now != self._xid:
+                raise OutcomeUnknown(
+                    "the transaction was ended before dbsync's COMMIT by a COMMIT in the SQL it ran: "
+                    "what ran after that is committed, the rest may be too; restore the target "
+                    "from its backup"
+                )
         confirmation = self.ask("COMMIT;")
         del confirmation
         assert self.proc.stdin is not None
@@ -172,3 +189,9 @@ class PsqlSession:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        for thread in self._threads:  # they read to the end of psql's output, now near
+            thread.join(timeout=2.0)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(OSError, ValueError):  # unsent input is dropped with psql
+                if pipe is not None and not any(t.is_alive() for t in self._threads):
+                    pipe.close()

@@ -82,8 +82,9 @@ from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact, redact_output
 from .report import Proof, Report
+from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .sqlfiles import query
-from .store import BackupStore
+from .store import CHUNK, BackupStore
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class RestoreRun:
         self._tee: _Tee | None = None
         self._step: str | None = None
         self._series: list[str] = []
+        self._large_objects = False  # production's dump holds large objects (see _replace)
 
     def run(self) -> Report:
         steps: list[tuple[str, Callable[[], None]]] = [
@@ -253,6 +255,10 @@ class RestoreRun:
             # large objects on other connections in the same snapshot, once the load has the
             # whole dump (see _take_fingerprint).
             self.expected_schema = fingerprint.take_schema(self.src)
+            with self.src.cursor() as cur:
+                cur.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_largeobject_metadata)")
+                row = cur.fetchone()
+                self._large_objects = bool(row and row[0])
             self._tee = _Tee()
             self._fingerprinting = Background(self._take_fingerprint, "dbsync-fingerprint")
         else:
@@ -272,6 +278,7 @@ class RestoreRun:
                     "it was written by another version of dbsync"
                 ) from None
             self.expected_schema = self.expected.schema
+            self._large_objects = int(self.expected.large_objects[0]) > 0
             self.report.source = {"backup": self.backup.folder, "database": self.manifest.database}
         with self.tgt.cursor() as cur:
             cur.execute("SELECT name FROM pg_available_extensions")
@@ -480,7 +487,7 @@ class RestoreRun:
             # as dbsync's own connections, and as pg_restore's script does after the prelude
             off = timeouts_off(self.tgt_id.server_version_num, local=True)
             timeouts = "".join(f"{stmt};\n" for stmt in off)
-            session.send(f"BEGIN;\nSET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
+            session.begin(f"SET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
         return self.session
 
     def _ask_locking(self, session: PsqlSession, statements: str) -> list[str]:
@@ -512,13 +519,19 @@ class RestoreRun:
         session.send(_render(prelude) + "\n")
         self._ask_locking(session, "SELECT 1;")  # the old contents are gone inside the transaction
         # pg_restore writes its SQL straight into psql's stdin: no copy through this process.
+        # Large objects are the exception: their data comes wrapped in a COMMIT of pg_restore's
+        # own, which this process takes out on the way (see restore_script).
+        options = ["--no-owner", "--no-privileges", "--exit-on-error", "--file=-"]
+        if self._large_objects:
+            options.append(SINGLE_TRANSACTION)
         restorer = subprocess.Popen(
-            [self.pg_restore.path, "--no-owner", "--no-privileges", "--exit-on-error", "--file=-"],
+            [self.pg_restore.path, *options],
             stdin=subprocess.PIPE,
-            stdout=session.input_fd(),
+            stdout=subprocess.PIPE if self._large_objects else session.input_fd(),
             stderr=subprocess.PIPE,
         )
         assert restorer.stdin and restorer.stderr
+        relay = self._relay(restorer, session) if self._large_objects else None
         digest = hashlib.sha256()
         problems: list[BaseException] = []
         errors: list[bytes] = []
@@ -557,6 +570,8 @@ class RestoreRun:
             faults.checkpoint("replace.stream")  # the dump is flowing into staging
             feeder.join()
             code = restorer.wait()
+            if relay is not None:
+                relay.wait(None)
         finally:
             if restorer.poll() is None:
                 restorer.kill()
@@ -579,11 +594,34 @@ class RestoreRun:
             if session.proc.poll() is not None:
                 message = f"psql stopped: {session.reason()}"  # the server's own reason, or the kill
             raise RolledBack(f"pg_restore failed (exit {code}): {message}; staging was not changed")
+        if relay is not None and not relay.result():
+            raise RolledBack(
+                "pg_restore's script did not open and close its transaction where expected, so "
+                "it could not run inside the restore's own; staging was not changed"
+            )
         if digest.hexdigest() != self.manifest.sha256:
             raise BackupInvalid(
                 f"{self.manifest.dump_key} changed while it was restored; staging was not changed"
             )
         session.ask("SELECT 1;")  # every statement of the restore has run
+
+    def _relay(self, restorer: subprocess.Popen[bytes], session: PsqlSession) -> Background[bool]:
+        """pg_restore's script into the session without its own BEGIN and COMMIT, on a thread;
+        its result says whether both were found. When psql stops, pg_restore's output is
+        closed so that it stops too (its exit code is then reported with psql's reason)."""
+        assert restorer.stdout is not None
+        output = restorer.stdout
+
+        def relay() -> bool:
+            script = Unwrapped(iter(lambda: output.read(CHUNK), b""))
+            try:
+                for chunk in script:
+                    session.send(chunk)
+            finally:
+                output.close()
+            return script.complete
+
+        return Background(relay, "dbsync-restore-relay")
 
     # -- 6. verify ---------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from .identity import Identity, identify
 from .pgtools import Tool, find_tool, server_major
 from .psql_session import PsqlSession, stopped_reason
 from .redact import redact, redact_output
+from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .sqlfiles import query
 from .store import CHUNK, BackupStore
 
@@ -170,7 +171,7 @@ def restore_backup(
         # No timeout meant for applications may end the transaction while the backups are
         # taken and read (pg_restore's script switches them off too, but only once it starts).
         timeouts = "".join(f"{stmt};\n" for stmt in timeouts_off(ident.server_version_num, local=True))
-        session.send(f"BEGIN;\n{timeouts}SET LOCAL lock_timeout = '{int(lock_timeout_seconds * 1000)}ms';\n")
+        session.begin(f"{timeouts}SET LOCAL lock_timeout = '{int(lock_timeout_seconds * 1000)}ms';\n")
         if target_backup is not None:
             assert pg_dump is not None
             sealing = _back_up_target(
@@ -181,7 +182,7 @@ def restore_backup(
         faults.checkpoint("backups-restore.replace")
         session.send(lock)
         _load(store, manifest, backup, session, pg_restore, keep_owners, skip)
-        session.send(check)
+        session.ask(check.decode())  # every statement of the restore has run, the check too
         if sealing is not None:
             waiting, sealing = sealing, None  # its failure is the run's own, not a warning
             waiting.wait("the target")
@@ -277,7 +278,7 @@ def _load(
 ) -> None:
     """Stream the backup through pg_restore into the session, re-hashing the bytes on the way;
     raises (the caller abandons the session) unless every byte arrived and matched."""
-    options = ["--clean", "--if-exists"]
+    options = ["--clean", "--if-exists", SINGLE_TRANSACTION]  # see restore_script
     if not keep_owners:
         options += ["--no-owner", "--no-privileges"]
     restorer = subprocess.Popen(
@@ -311,7 +312,7 @@ def _load(
     feeder.start()
     try:
         faults.checkpoint("backups-restore.load")
-        script = iter(lambda: restorer.stdout.read(CHUNK), b"")  # type: ignore[union-attr]
+        script = Unwrapped(iter(lambda: restorer.stdout.read(CHUNK), b""))  # type: ignore[union-attr]
         for chunk in _without_lines(script, skip):
             session.send(chunk)
     except BaseException:
@@ -332,6 +333,11 @@ def _load(
         collector.join()
         message = stopped_reason("pg_restore", restore_code, redact_output(restore_errors))
         raise RolledBack(f"pg_restore failed (exit {restore_code}): {message}; the target was not changed")
+    if not script.complete:
+        raise RolledBack(
+            "pg_restore's script did not open and close its transaction where expected, so it "
+            "could not run inside the restore's own; the target was not changed"
+        )
     if digest.hexdigest() != manifest.sha256:
         raise BackupInvalid(
             f"{backup.folder} changed while it was being restored; the target was not changed"
