@@ -783,3 +783,21 @@ def test_backups_restore_without_a_target_backup_is_explicit(make_db: Any, tmp_p
         )
     )
     assert pre_backups_restore(store_url) == []
+
+
+def test_backups_restore_of_a_target_being_written_is_refused_as_in_use(make_db: Any, tmp_path: Path) -> None:
+    """An application's open write transaction keeps the target's backup from locking writers
+    out: after --lock-timeout the run says the target is in use, exit 4, nothing changed."""
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    before = snapshot(uat)
+    args = ("backups", "restore", "--backup-store", store_url, "--target", uat, "--lock-timeout", "1", run_id)
+    with psycopg.connect(uat) as app:
+        app.execute(
+            "UPDATE apps_orders_order SET total = total WHERE id IN (SELECT min(id) FROM apps_orders_order)"
+        )
+        proc = dbsync(*args)
+        app.rollback()
+    assert proc.returncode == 4, proc.stderr
+    assert "in use" in proc.stderr and "--lock-timeout" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(uat).checksum == before.checksum
+    assert pre_backups_restore(store_url) == []

@@ -491,9 +491,14 @@ def backups_restore(
             plan = prune(store, saved["series"], retain, protect=[run_id, backup.run_id])
         except DbsyncError as exc:
             click.echo(f"dbsync: warning: old backups of {saved['series']} were not pruned: {exc}", err=True)
+        except KeyboardInterrupt:
+            click.echo("dbsync: interrupted after the restore was committed; pruning stopped", err=True)
+            sys.exit(130)
         else:
             for old in plan.delete:
                 click.echo(f"deleted {old.folder} (beyond the newest {retain})")
+            for old in plan.leftovers:
+                click.echo(f"deleted {old.folder} (incomplete, older than a day)")
 
 
 def _project_root(start: Path) -> Path:

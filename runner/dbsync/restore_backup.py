@@ -40,7 +40,7 @@ from .backup import (
     verify_backup,
 )
 from .connect import Connection, Endpoint, connect, timeouts_off
-from .errors import BackupInvalid, RolledBack
+from .errors import BackupInvalid, OutcomeUnknown, RolledBack
 from .faults import InjectedFault
 from .identity import Identity, identify
 from .pgtools import Tool, find_tool, server_major
@@ -187,7 +187,13 @@ def restore_backup(
             waiting, sealing = sealing, None  # its failure is the run's own, not a warning
             waiting.wait("the target")
         faults.checkpoint("backups-restore.commit")
-        session.commit()
+        try:
+            session.commit()
+        except KeyboardInterrupt:
+            raise OutcomeUnknown(
+                "interrupted while COMMIT was in flight: the target is either as it was or restored; "
+                "compare it with the backup (backups list) before running again"
+            ) from None
     except BaseException as exc:
         if session is not None:
             session.abandon()  # psql dies before COMMIT: the server rolls back
@@ -263,7 +269,7 @@ def _back_up_target(
             raise RolledBack(f"psql stopped: {session.reason()}; the target was not changed") from None
         if "LOCK TABLE" in str(exc):  # --lock-wait-timeout: a lock queued behind ours
             raise in_use from None
-        raise
+        raise BackupFailed(f"{exc} (--no-target-backup restores without this backup)") from None
     return Sealing(unsealed, {"series": series, "folder": unsealed.folder})
 
 
