@@ -473,12 +473,11 @@ def test_a_psql_killed_without_a_word_is_named_as_the_reason(make_db: Any, tmp_p
     )
     try:
         deadline = time.monotonic() + 60
-        # psql opens at target-backup; wait until pg_restore writes into it
-        while not (
-            (psql := children_named(run.pid, "psql", "--file=-"))
-            and children_named(run.pid, "pg_restore", "--file=-")
-        ):
-            assert run.poll() is None and time.monotonic() < deadline, "pg_restore never started"
+        # psql opens at target-backup; wait until the replace has dropped staging's tables in
+        # it (the run is then paused with the dump streaming; pg_restore itself may already
+        # have written all of a small script and exited, so it is not waited for)
+        while not ((psql := children_named(run.pid, "psql", "--file=-")) and replacing(staging)):
+            assert run.poll() is None and time.monotonic() < deadline, "the replace never started"
             time.sleep(0.05)
         os.kill(psql[0], signal.SIGKILL)
         release.touch()
@@ -494,6 +493,20 @@ def test_a_psql_killed_without_a_word_is_named_as_the_reason(make_db: Any, tmp_p
     assert report["status"] == "rolled_back" and "SIGKILL" in report["error"]["message"]
     wait_for_no_sessions(staging)
     assert snapshot(staging).checksum == before.checksum
+
+
+def replacing(url: str) -> bool:
+    """Whether another session holds ACCESS EXCLUSIVE on the sample's orders table: the
+    restore's replace has dropped it inside its transaction."""
+    return bool(
+        rows(
+            url,
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+            "AND l.mode = 'AccessExclusiveLock' AND l.granted "
+            "AND l.relation = 'public.apps_orders_order'::regclass",
+        )[0][0]
+    )
 
 
 def test_stopped_reason_prefers_the_tools_words() -> None:
