@@ -487,6 +487,9 @@ def test_a_psql_killed_without_a_word_is_named_as_the_reason(make_db: Any, tmp_p
         if run.poll() is None:
             run.kill()
             run.wait()
+        for pipe in (run.stdout, run.stderr):  # a failed wait must not leak them into later tests
+            if pipe is not None:
+                pipe.close()
     assert run.returncode == 4, err
     assert "psql was killed by SIGKILL and wrote no error" in err and "Traceback" not in err
     report = json.loads((tmp_path / "r.json").read_text())

@@ -52,7 +52,6 @@ import hashlib
 import queue
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -589,7 +588,9 @@ class RestoreRun:
                 "staging was not changed"
             )
         if code != 0:  # before the digests: pg_restore that stopped early was not fed it all
-            time.sleep(0.1)
+            # pg_restore's broken pipe when psql was killed: psql's end is the reason, once reaped
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                session.proc.wait(timeout=2.0)
             message = stopped_reason("pg_restore", code, redact_output(errors))
             if session.proc.poll() is not None:
                 message = f"psql stopped: {session.reason()}"  # the server's own reason, or the kill
