@@ -94,6 +94,11 @@ def compress_option(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
+def retain_option(text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--retain N (default 7: the newest N complete backups are kept), with the command's help."""
+    return click.option("--retain", type=click.IntRange(min=1), default=7, show_default=True, help=text)
+
+
 def lock_timeout_option(text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """--lock-timeout SECONDS (default 30), with the command's own help text."""
     return click.option(
@@ -157,13 +162,7 @@ def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[...,
 @store_options
 @click.option("--no-backup", is_flag=True, help="Skip the backup of the target (explicitly unsafe).")
 @click.option("--series", metavar="NAME", help="Backup series name (default: <dbname>-<host>-pre-sync).")
-@click.option(
-    "--retain",
-    type=click.IntRange(min=1),
-    default=7,
-    show_default=True,
-    help="Complete backups to keep in the series.",
-)
+@retain_option("Complete backups to keep in the series.")
 @compress_option
 @jobs_option(
     "Connections reading production at once: the COPY's, and N-1 (at least one) that take the "
@@ -250,13 +249,7 @@ def sync(
 @click.option(
     "--series", metavar="NAME", help="Production backup series (default: <dbname>-<host>-production)."
 )
-@click.option(
-    "--retain",
-    type=click.IntRange(min=1),
-    default=7,
-    show_default=True,
-    help="Complete backups to keep in each series.",
-)
+@retain_option("Complete backups to keep in each series.")
 @click.option(
     "--no-target-backup", is_flag=True, help="Do not back staging up before replacing it (explicitly unsafe)."
 )
@@ -394,7 +387,7 @@ def backups_verify(
 @backups.command("prune")
 @store_options
 @click.option("--series", metavar="NAME", required=True)
-@click.option("--retain", type=click.IntRange(min=1), default=7, show_default=True)
+@retain_option("Complete backups to keep.")
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted, delete nothing.")
 def backups_prune(
     store_url: str, s3_endpoint: str | None, s3_region: str | None, series: str, retain: int, dry_run: bool
@@ -424,13 +417,7 @@ def backups_prune(
     help="Database to restore into (env: DBSYNC_TARGET_URL).",
 )
 @click.option("--keep-owners", is_flag=True, help="Restore ownership and privileges as dumped.")
-@click.option(
-    "--retain",
-    type=click.IntRange(min=1),
-    default=7,
-    show_default=True,
-    help="Complete backups to keep in the target's pre-backups-restore series.",
-)
+@retain_option("Complete backups to keep in the target's pre-backups-restore series.")
 @click.option(
     "--no-target-backup",
     is_flag=True,

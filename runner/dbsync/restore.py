@@ -63,7 +63,6 @@ from .background import Background
 from .backup import (
     DEFAULT_COMPRESSION,
     Backup,
-    BackupFailed,
     Manifest,
     Sealing,
     default_series,
@@ -82,6 +81,7 @@ from .readers import SnapshotReaders, readers_beside
 from .redact import redact, redact_output
 from .report import Proof, Report
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
+from .session_backup import back_up_in_session
 from .sqlfiles import query
 from .store import CHUNK, BackupStore
 
@@ -410,49 +410,23 @@ class RestoreRun:
     # -- 4. target-backup --------------------------------------------------------------------
 
     def _target_backup(self) -> None:
-        """Staging's backup, in the replace's own transaction: writers are locked out first,
-        then the snapshot pg_dump reads is exported, so the backup holds exactly what the
-        restore replaces (a write landing between a separate backup and the replace would be
-        in neither). Readers go on until the replace itself takes its locks."""
+        """Staging's backup, in the replace's own transaction (see session_backup): exactly
+        what the restore replaces."""
         assert self.tgt is not None and self.tgt_id is not None
-        series = default_series(self.target_ep, "pre-restore")
-        session = self._open_session()
-        session.send(_render(query("lock_user_tables")) + "\n")
-        [snapshot] = self._ask_locking(session, "SELECT pg_export_snapshot();")
-        faults.checkpoint("target-backup.locked")  # writers wait; pg_dump has not started
-        with self.tgt.transaction(), self.tgt.cursor() as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            # as pg_dump's: a lock request queued behind one that waits on the session's locks
-            # would wait for ever
-            timeout = f"{int(self.settings.lock_timeout_seconds * 1000)}ms"
-            cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(timeout)))
-            try:
-                counts = fingerprint.table_counts(cur)
-            except psycopg.errors.LockNotAvailable:
-                raise self._in_use() from None
-        try:
-            unsealed = dump_backup(
-                self.settings.store,
-                conninfo=self.target_ep.conninfo,
-                tool=self.pg_dump_target,
-                series=series,
-                run_id=self.report.run_id,
-                kind="pre-restore",
-                database={"description": self.target_ep.description, "dbname": self.tgt_id.dbname},
-                server_version=self.tgt_id.server_version,
-                tables=counts,
-                snapshot=snapshot,
-                compression=self.settings.compression,
-                step="target-backup",
-                lock_wait_seconds=self.settings.lock_timeout_seconds,
-            )
-        except BackupFailed as exc:
-            if session.proc.poll() is not None:  # pg_dump lost its snapshot with the session
-                raise RolledBack(f"psql stopped: {session.reason()}; staging was not changed") from None
-            if "LOCK TABLE" in str(exc):  # --lock-wait-timeout: a lock queued behind ours
-                raise self._in_use() from None
-            raise
+        series, unsealed = back_up_in_session(
+            self._open_session(),
+            self.tgt,
+            self.settings.store,
+            target=self.target_ep,
+            ident=self.tgt_id,
+            pg_dump=self.pg_dump_target,
+            kind="pre-restore",
+            run_id=self.report.run_id,
+            compression=self.settings.compression,
+            lock_timeout_seconds=self.settings.lock_timeout_seconds,
+            in_use=self._in_use,
+            unchanged="staging was not changed",
+        )
         # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
         # commit waits for it (see _await_target_backup).
         self._series.append(series)

@@ -27,7 +27,7 @@ from typing import IO
 import psycopg
 from psycopg import sql
 
-from . import faults, fingerprint
+from . import faults
 from .backup import (
     DEFAULT_COMPRESSION,
     PRE_BACKUPS_RESTORE,
@@ -35,8 +35,6 @@ from .backup import (
     BackupFailed,
     Manifest,
     Sealing,
-    default_series,
-    dump_backup,
     verify_backup,
 )
 from .connect import Connection, Endpoint, connect, timeouts_off
@@ -47,6 +45,7 @@ from .pgtools import Tool, find_tool, server_major
 from .psql_session import PsqlSession, stopped_reason
 from .redact import redact, redact_output
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
+from .session_backup import back_up_in_session
 from .sqlfiles import query
 from .store import CHUNK, BackupStore
 
@@ -115,17 +114,6 @@ def _without_lines(chunks: Iterable[bytes], skip: set[bytes]) -> Iterator[bytes]
                 kept.append(line + b"\n")
         yield b"".join(kept)
     yield pending
-
-
-def _target_counts(conn: Connection, snapshot: str, lock_timeout_seconds: float) -> dict[str, int]:
-    """Row counts of the target's tables for its backup's manifest, read in the snapshot the
-    backup is dumped from."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-        timeout = f"{int(lock_timeout_seconds * 1000)}ms"
-        cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(timeout)))
-        return fingerprint.table_counts(cur)
 
 
 @dataclass(frozen=True)
@@ -228,47 +216,31 @@ def _back_up_target(
     settings: TargetBackup,
     lock_timeout_seconds: float,
 ) -> Sealing:
-    """The target's backup inside the restore's transaction (as ``dbsync restore`` takes
-    staging's): writers locked out, then pg_dump in the snapshot exported after the locks, so
-    no write lands between the backup and the replace. Returns it being sealed on a thread."""
-    in_use = RolledBack(
-        f"the target's tables are in use: they could not be locked within {lock_timeout_seconds:g}s "
-        "(--lock-timeout); the target was not changed"
-    )
-    session.send(query("lock_user_tables").as_string() + "\n")
+    """The target's backup inside the restore's transaction (see session_backup), being
+    sealed on a thread."""
+
+    def in_use() -> RolledBack:
+        return RolledBack(
+            f"the target's tables are in use: they could not be locked within "
+            f"{lock_timeout_seconds:g}s (--lock-timeout); the target was not changed"
+        )
+
     try:
-        [snapshot] = session.ask("SELECT pg_export_snapshot();")
-    except RolledBack as exc:
-        if "lock timeout" in str(exc):
-            raise in_use from None
-        raise
-    faults.checkpoint("target-backup.locked")
-    try:
-        counts = _target_counts(conn, snapshot, lock_timeout_seconds)
-    except psycopg.errors.LockNotAvailable:
-        raise in_use from None
-    series = default_series(target, PRE_BACKUPS_RESTORE)
-    try:
-        unsealed = dump_backup(
+        series, unsealed = back_up_in_session(
+            session,
+            conn,
             store,
-            conninfo=target.conninfo,
-            tool=pg_dump,
-            series=series,
-            run_id=settings.run_id,
+            target=target,
+            ident=ident,
+            pg_dump=pg_dump,
             kind=PRE_BACKUPS_RESTORE,
-            database={"description": target.description, "dbname": ident.dbname},
-            server_version=ident.server_version,
-            tables=counts,
-            snapshot=snapshot,
+            run_id=settings.run_id,
             compression=settings.compression,
-            step="target-backup",
-            lock_wait_seconds=lock_timeout_seconds,
+            lock_timeout_seconds=lock_timeout_seconds,
+            in_use=in_use,
+            unchanged="the target was not changed",
         )
     except BackupFailed as exc:
-        if session.proc.poll() is not None:  # pg_dump lost its snapshot with the session
-            raise RolledBack(f"psql stopped: {session.reason()}; the target was not changed") from None
-        if "LOCK TABLE" in str(exc):  # --lock-wait-timeout: a lock queued behind ours
-            raise in_use from None
         raise BackupFailed(f"{exc} (--no-target-backup restores without this backup)") from None
     return Sealing(unsealed, {"series": series, "folder": unsealed.folder})
 
