@@ -801,3 +801,149 @@ def test_backups_restore_of_a_target_being_written_is_refused_as_in_use(make_db:
     assert "in use" in proc.stderr and "--lock-timeout" in proc.stderr and "Traceback" not in proc.stderr
     assert snapshot(uat).checksum == before.checksum
     assert pre_backups_restore(store_url) == []
+
+
+# -- one database name on two clusters of one host -------------------------------------------
+
+
+@contextlib.contextmanager
+def namesake(make_db: Any, of: Any, index: int, kind: str) -> Iterator[str]:
+    """A database of ``kind`` on cluster ``index`` under ``of``'s name: the test clusters all
+    listen on 127.0.0.1, so the two differ only in their port. Renamed back on the way out,
+    for the fixture to drop."""
+    twin = make_db(index, kind)
+    rename = 'ALTER DATABASE "{}" RENAME TO "{}"'
+    twin.cluster.execute("postgres", rename.format(twin.dbname, of.dbname))
+    try:
+        yield str(twin.cluster.url(of.dbname))
+    finally:
+        twin.cluster.execute(
+            "postgres",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (of.dbname,),
+        )
+        twin.cluster.execute("postgres", rename.format(of.dbname, twin.dbname))
+
+
+def manifests_by_series(store: Path) -> dict[str, list[str]]:
+    """Each series' backups, newest last, by the place (host:port/dbname) their manifest names."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for path in store.glob(f"*/*/{MANIFEST}"):
+        manifest = json.loads(path.read_text())
+        place = manifest["database"]["description"].rsplit("@", 1)[-1]
+        found.setdefault(path.parent.parent.name, []).append((manifest["created_at"], place))
+    return {series: [place for _, place in sorted(items)] for series, items in found.items()}
+
+
+def place(url: Any) -> str:
+    return f"127.0.0.1:{url.cluster.port}/{url.dbname}"
+
+
+def test_two_databases_of_one_name_on_one_host_keep_their_own_backups(make_db: Any, tmp_path: Path) -> None:
+    """The default series is ``<dbname>-<host>-pre-sync``: a second UAT of the same name on the
+    same host (another cluster, another port) would share it, and its ``--retain 1`` would
+    delete the first one's backup. It goes to ``<dbname>-<host>-<port>-pre-sync`` instead,
+    with a warning, and each database's retention keeps to its own backups."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    with namesake(make_db, uat, 2, "uat") as twin:
+        twin_port = twin.rsplit(":", 1)[1].split("/")[0]
+        ok(sync(prod, uat, tmp_path, "--backup-store", store_url, "--retain", "1")[0])
+        proc, report = sync(prod, twin, tmp_path, "--backup-store", store_url, "--retain", "1")
+        ok(proc)
+        plain = f"{uat.dbname}-127.0.0.1-pre-sync"
+        own = f"{uat.dbname}-127.0.0.1-{twin_port}-pre-sync"
+        assert report["backup"]["series"] == own
+        assert [w for w in report["warnings"] if f"go to series {own}" in w and plain in w]
+        proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, "--retain", "1")
+        ok(proc)
+        assert report["backup"]["series"] == plain and not [w for w in report["warnings"] if "series" in w]
+        twin_place = f"127.0.0.1:{twin_port}/{uat.dbname}"
+    assert manifests_by_series(tmp_path / "store") == {plain: [place(uat)], own: [twin_place]}
+
+
+def test_two_productions_and_two_stagings_of_one_name_keep_their_own_backups(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """The same for a restore's two default series (production's and staging's) and for
+    ``backups restore``'s backup of its target."""
+    from tests.test_restore import restore  # test_restore imports this module's helpers
+    prod, staging = make_db(0, "prod"), make_db(2, "uat")
+    store_url = f"file://{tmp_path}/store"
+    with namesake(make_db, prod, 1, "prod") as prod_twin, namesake(make_db, staging, 1, "uat") as twin:
+        port = twin.rsplit(":", 1)[1].split("/")[0]
+        ok(restore(staging, tmp_path, "--retain", "1", source=prod)[0])
+        proc, report = restore(twin, tmp_path, "--retain", "1", source=prod_twin)
+        ok(proc)
+        moved = [w for w in report["warnings"] if "go to series" in w]
+        assert len(moved) == 2, report["warnings"]
+        proc = dbsync(
+            "backups", "restore", "--backup-store", store_url, "--series",
+            f"{prod.dbname}-127.0.0.1-production", "latest", "--target", staging, "--retain", "1",
+        )
+        ok(proc)
+        proc = dbsync(
+            "backups", "restore", "--backup-store", store_url, "--series",
+            f"{prod.dbname}-127.0.0.1-production", "latest", "--target", twin, "--retain", "1",
+        )
+        ok(proc)
+        assert "go to series" in proc.stdout + proc.stderr
+        twin_place = f"127.0.0.1:{port}/{staging.dbname}"
+        prod_twin_place = f"127.0.0.1:{prod_twin.rsplit(':', 1)[1].split('/')[0]}/{prod.dbname}"
+    host = "127.0.0.1"
+    assert manifests_by_series(tmp_path / "store") == {
+        f"{prod.dbname}-{host}-production": [place(prod)],
+        f"{prod.dbname}-{host}-{prod_twin_place.split(':')[1].split('/')[0]}-production": [prod_twin_place],
+        f"{staging.dbname}-{host}-pre-restore": [place(staging)],
+        f"{staging.dbname}-{host}-{port}-pre-restore": [twin_place],
+        f"{staging.dbname}-{host}-pre-backups-restore": [place(staging)],
+        f"{staging.dbname}-{host}-{port}-pre-backups-restore": [twin_place],
+    }
+
+
+def test_a_default_series_taken_under_both_names_is_refused(tmp_path: Path) -> None:
+    """Should both the plain and the port-qualified default series hold another database's
+    backups (names that differ only in characters a series name cannot hold; planted here),
+    the run is refused: no name is left that retention could keep to one database. Backups of
+    the same place under another role are the database's own."""
+    from dbsync.backup import series_for
+    from dbsync.connect import endpoint
+    from dbsync.errors import Refused
+
+    planted = iter(range(100))
+
+    def plant(series: str, description: str) -> None:
+        folder = tmp_path / "store" / series / f"20260101T000000Z-r{next(planted)}"
+        folder.mkdir(parents=True)
+        fields = dict(series=series, run_id=folder.name[-2:], created_at="2026-01-01T00:00:00+00:00", kind="pre-sync",
+                      database={"description": description}, server_version="15", pg_dump="15",
+                      format="-Fc", dump_key=f"{series}/x/{'dump.pgdump'}", size=0, sha256="")
+        (folder / MANIFEST).write_text(json.dumps(fields))
+
+    store = open_store(f"file://{tmp_path}/store")
+    mine = endpoint("target", "postgresql://u@db.example:6432/app")
+    assert series_for(store, mine, "pre-sync") == ("app-db.example-pre-sync", None)
+    plant("app-db.example-pre-sync", "v@db.example:6432/app")  # mine, as another role
+    assert series_for(store, mine, "pre-sync") == ("app-db.example-pre-sync", None)
+    plant("app-db.example-pre-sync", "u@db.example:5432/app")
+    series, warning = series_for(store, mine, "pre-sync")
+    assert series == "app-db.example-6432-pre-sync" and warning and "db.example:5432/app" in warning
+    plant("app-db.example-6432-pre-sync", "u@db_example:6432/app")
+    with pytest.raises(Refused, match="db_example:6432/app"):
+        series_for(store, mine, "pre-sync")
+
+
+def test_a_long_name_keeps_the_kind_in_its_default_series() -> None:
+    """Series names are cut to 120 characters; the cut falls in the database and host names,
+    so that the kinds of one database's backups never share a series."""
+    from dbsync.backup import default_series
+    from dbsync.connect import endpoint
+
+    long = endpoint("target", f"postgresql://u@{'h' * 70}.example:25060/{'d' * 60}")
+    names = {kind: default_series(long, kind) for kind in ("pre-sync", "pre-backups-restore", "production")}
+    for kind, name in names.items():
+        assert len(name) <= 120 and name.endswith(f"-{kind}") and name.startswith("d" * 60 + "-hhh")
+    assert default_series(long, "pre-sync", with_port=True) == names["pre-sync"]  # the port is cut too
+    short = endpoint("target", "postgresql://u@db.example:25060/app")
+    assert default_series(short, "pre-sync") == "app-db.example-pre-sync"
+    assert default_series(short, "pre-sync", with_port=True) == "app-db.example-25060-pre-sync"

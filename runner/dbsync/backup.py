@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import faults
 from .background import Background
-from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
+from .errors import BackupInvalid, DbsyncError, Refused, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 from .store import CHUNK, BackupStore, ObjectInfo, Written
@@ -116,13 +116,67 @@ def series_name(text: str) -> str:
     return name[:120]
 
 
-def default_series(target: Endpoint, kind: str) -> str:
-    """A series named after the database it backs up: ``<dbname>-<host>-<kind>``."""
+def default_series(target: Endpoint, kind: str, *, with_port: bool = False) -> str:
+    """A series named after the database it backs up: ``<dbname>-<host>-<kind>`` (with
+    ``with_port``, ``<dbname>-<host>-<port>-<kind>``: see :func:`series_for`)."""
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(target.conninfo)
     host = str(params.get("host") or "local").split(",")[0]
-    return series_name(f"{params.get('dbname') or 'db'}-{host}-{kind}")
+    if with_port:
+        host += "-" + str(params.get("port") or "5432").split(",")[0]
+    # Cut the name, not the kind, to length: a long name and host must not make two kinds of
+    # backup (pre-sync, pre-backups-restore) share a series and its retention.
+    stem = series_name(f"{params.get('dbname') or 'db'}-{host}")[: 119 - len(kind)].rstrip("-.")
+    return f"{stem}-{kind}"
+
+
+def _place(description: str) -> str:
+    """``host:port/dbname`` of an endpoint's description (``user@host:port/dbname``): one
+    database may be reached as different roles."""
+    return description.rsplit("@", 1)[-1]
+
+
+def _others_in(store: BackupStore, series: str, here: str) -> list[str]:
+    """The other databases whose backups ``series`` holds. Backups without a readable manifest
+    say nothing about their database and are left to retention, as is a store that cannot be
+    listed now (the dump meets that failure on its own)."""
+    try:
+        backups = list_backups(store, series)
+    except StoreError:
+        return []
+    found = {_place(str(b.manifest.database.get("description", here))) for b in backups if b.manifest}
+    return sorted(found - {here})
+
+
+def series_for(store: BackupStore, database: Endpoint, kind: str) -> tuple[str, str | None]:
+    """The series a run backs ``database`` up into when none is named, and a warning when it is
+    not :func:`default_series`.
+
+    The default name holds the database's name and host, not its port, so that it stays short
+    and stable; two databases of one name on one host (two clusters, on two ports) would share
+    it, and each one's retention would delete the other's backups. A database that finds its
+    default series holding another database's backups uses ``<dbname>-<host>-<port>-<kind>``
+    instead; should that hold another's too (names that differ only in characters a series
+    name cannot hold), the run is refused before anything changes."""
+    series = default_series(database, kind)
+    here = _place(database.description)
+    others = _others_in(store, series, here)
+    if not others:
+        return series, None
+    own = default_series(database, kind, with_port=True)
+    taken = _others_in(store, own, here)
+    if taken:
+        raise Refused(
+            f"backup series {series} and {own} hold backups of {', '.join(sorted({*others, *taken}))}, "
+            f"not of {here}; each database's retention would delete the other's backups. "
+            "Nothing changed; name the series with --series (a sync's, or a restore's production "
+            "series)"
+        )
+    return own, (
+        f"backup series {series} holds backups of {', '.join(others)} (the same database name "
+        f"on the same host): {here}'s backups go to series {own}"
+    )
 
 
 def folder_for(series: str, run_id: str, now: datetime) -> str:

@@ -471,6 +471,8 @@ def backups_restore(
     click.echo(
         f"restored {summary['backup']} ({summary['tables_checked']} tables checked against the manifest)"
     )
+    for text in warnings:
+        click.echo(f"dbsync: warning: {text}", err=True)
     saved = summary.get("target_backup")
     if isinstance(saved, dict):
         click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")

@@ -65,10 +65,10 @@ from .backup import (
     Backup,
     Manifest,
     Sealing,
-    default_series,
     dump_backup,
     find_backup,
     prune,
+    series_for,
     verify_backup,
 )
 from .connect import Connection, Endpoint, connect, timeouts_off
@@ -346,7 +346,11 @@ class RestoreRun:
         staging's own backup, and :meth:`_await_dump` fails the run (as this step's failure)
         before anything is changed when the dump could not start."""
         assert self.src is not None and self.src_id is not None and self.source_ep is not None
-        series = self.settings.series or default_series(self.source_ep, "production")
+        series = self.settings.series
+        if series is None:
+            series, moved = series_for(self.settings.store, self.source_ep, "production")
+            if moved:
+                self._warn(moved)
         self._series.append(series)
         assert self._tee is not None
         tee = self._tee
@@ -426,6 +430,7 @@ class RestoreRun:
             lock_timeout_seconds=self.settings.lock_timeout_seconds,
             in_use=self._in_use,
             unchanged="staging was not changed",
+            warn=self._warn,
         )
         # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
         # commit waits for it (see _await_target_backup).
@@ -443,6 +448,9 @@ class RestoreRun:
         except Exception:
             self._step = "target-backup"
             raise
+
+    def _warn(self, message: str) -> None:
+        self.report.warnings.append(message)
 
     def _settle_target_backup(self) -> None:
         """A restore that failed for another reason still completes staging's backup."""

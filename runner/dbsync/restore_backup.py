@@ -163,7 +163,7 @@ def restore_backup(
         if target_backup is not None:
             assert pg_dump is not None
             sealing = _back_up_target(
-                store, session, conn, target, ident, pg_dump, target_backup, lock_timeout_seconds
+                store, session, conn, target, ident, pg_dump, target_backup, lock_timeout_seconds, warn
             )
             summary["target_backup"] = sealing.entry
         conn.close()
@@ -215,6 +215,7 @@ def _back_up_target(
     pg_dump: Tool,
     settings: TargetBackup,
     lock_timeout_seconds: float,
+    warn: Callable[[str], None],
 ) -> Sealing:
     """The target's backup inside the restore's transaction (see session_backup), being
     sealed on a thread."""
@@ -239,6 +240,7 @@ def _back_up_target(
             lock_timeout_seconds=lock_timeout_seconds,
             in_use=in_use,
             unchanged="the target was not changed",
+            warn=warn,
         )
     except BackupFailed as exc:
         raise BackupFailed(f"{exc} (--no-target-backup restores without this backup)") from None

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from . import faults, fingerprint
-from .backup import BackupFailed, UnsealedBackup, default_series, dump_backup
+from .backup import BackupFailed, UnsealedBackup, dump_backup, series_for
 from .connect import Connection, Endpoint
 from .errors import RolledBack
 from .identity import Identity
@@ -42,13 +42,18 @@ def back_up_in_session(
     lock_timeout_seconds: float,
     in_use: Callable[[], RolledBack],
     unchanged: str,
+    warn: Callable[[str], None],
 ) -> tuple[str, UnsealedBackup]:
     """Lock writers out in ``session``, then dump ``target`` into series
-    ``<dbname>-<host>-<kind>`` from the snapshot exported after the locks; ``conn`` (another
+    ``<dbname>-<host>-<kind>`` (see :func:`backup.series_for`, which ``warn`` is told about
+    when it picks another) from the snapshot exported after the locks; ``conn`` (another
     connection to the target) counts the rows in that snapshot. Returns the series and the
     dump, not yet sealed. A lock not granted within ``lock_timeout_seconds`` raises
     ``in_use()``; a psql that stopped meanwhile is named, with ``unchanged`` (``"staging was not
     changed"``)."""
+    series, moved = series_for(store, target, kind)  # before the locks: it reads the store
+    if moved:
+        warn(moved)
     session.send(query("lock_user_tables").as_string() + "\n")
     try:
         [snapshot] = session.ask("SELECT pg_export_snapshot();")
@@ -61,7 +66,6 @@ def back_up_in_session(
         counts = _counts(conn, snapshot, lock_timeout_seconds)
     except psycopg.errors.LockNotAvailable:
         raise in_use() from None
-    series = default_series(target, kind)
     try:
         unsealed = dump_backup(
             store,

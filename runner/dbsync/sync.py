@@ -63,7 +63,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
-from .backup import DEFAULT_COMPRESSION, BackupFailed, Sealing, default_series, dump_backup, prune
+from .backup import DEFAULT_COMPRESSION, BackupFailed, Sealing, dump_backup, prune, series_for
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
@@ -502,7 +502,11 @@ class SyncRun:
         assert self.tgt is not None and self.backup is not None and self.target_identity is not None
         ident = self.target_identity
         tool = find_tool("pg_dump", server_major(ident.server_version_num))
-        series = self.backup.series or default_series(self.target_ep, "pre-sync")
+        series = self.backup.series
+        if series is None:
+            series, moved = series_for(self.backup.store, self.target_ep, "pre-sync")
+            if moved:
+                self.report.warnings.append(moved)
         with self.tgt.cursor() as cur:
             counts = table_counts(cur)
         try:
