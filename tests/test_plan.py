@@ -233,3 +233,44 @@ def test_large_object_columns_are_named_in_a_warning() -> None:
     warnings = plan_for(tables=tables).warnings
     assert any(w.startswith("large objects are not synced: apps_docs_file.blob ") for w in warnings), warnings
     assert not any("large objects" in w for w in plan_for().warnings)
+
+
+def test_a_declared_reference_is_an_edge_without_a_constraint() -> None:
+    """A table whose only path to a tenant is a reference no foreign key holds is global until
+    the config declares it; declared, it is scoped through it, and a declaration that repeats
+    a foreign key adds nothing."""
+    tables = [*BASE_TABLES, table("apps_orders_audit", col("order_id"), col("line_id"))]
+    assert plan_for(tables=tables).table(T("apps_orders_audit")).role == "global"
+    declared = {
+        "references": [
+            {"table": "apps_orders_audit", "columns": ["order_id"], "references": "apps_orders_order"},
+            {"table": "apps_orders_orderline", "columns": ["order_id"], "references": "apps_orders_order"},
+        ]
+    }
+    plan = plan_for(tables=tables, config=declared)
+    assert plan.table(T("apps_orders_audit")).role == "scoped"
+    audit = [e for e in plan.edges if e.child == T("apps_orders_audit")]
+    assert [(e.columns, e.parent, e.ref_columns, e.constraint) for e in audit] == [
+        (("order_id",), T("apps_orders_order"), ("id",), False)
+    ]
+    lines = [e for e in plan.edges if e.child == T("apps_orders_orderline") and e.parent == T("apps_orders_order")]
+    assert [e.constraint for e in lines] == [True]
+    # The load order does not wait for it: no constraint needs the parent first.
+    assert plan.synced == plan_for(tables=tables).synced
+
+
+def test_a_declared_reference_needs_a_key_at_its_end() -> None:
+    tables = [*BASE_TABLES, table("apps_orders_audit", col("order_id")), table("apps_orders_log", col("x"), pk=None)]
+    with pytest.raises(ConfigError, match=r"references\.0: apps_orders_log has no primary key"):
+        plan_for(
+            tables=tables,
+            config={"references": [{"table": "apps_orders_audit", "columns": ["order_id"], "references": "apps_orders_log"}]},
+        )
+    unique = [*BASE_TABLES, table("apps_orders_audit", col("sku", "text")),
+              table("apps_catalog_item", col("sku", "text"), uniques=(UniqueKey("sku_uniq", ("sku",), False, False),))]
+    plan = plan_for(
+        tables=unique,
+        config={"references": [{"table": "apps_orders_audit", "columns": ["sku"], "references": "apps_catalog_item",
+                                "ref_columns": ["sku"]}]},
+    )
+    assert any(e.child == T("apps_orders_audit") and e.ref_columns == ("sku",) for e in plan.edges)

@@ -101,6 +101,20 @@ class GenericRelationConfig(_Strict):
     object_id_column: str = "object_id"
 
 
+class ReferenceConfig(_Strict):
+    """A reference the database does not declare: columns holding a synced table's key without
+    a foreign key (Django's ``db_constraint=False``; django-simple-history's historical rows,
+    whose ``id`` is the tracked row's). Declared, it scopes rows to tenants and follows re-keys
+    like a foreign key; it is not checked, since such a reference may name a row that is gone."""
+
+    table: str
+    columns: list[str] = Field(min_length=1)
+    references: str
+    ref_columns: list[str] | None = Field(
+        None, min_length=1, description="Default: the referenced table's primary key."
+    )
+
+
 class SyncConfig(_Strict):
     """Everything ``dbsync sync`` can be told; every field has the seed's default."""
 
@@ -133,6 +147,10 @@ class SyncConfig(_Strict):
     )
     generic_relations: list[GenericRelationConfig] = Field(
         default_factory=list, description="Generic relations to use besides the detected ones."
+    )
+    references: list[ReferenceConfig] = Field(
+        default_factory=list,
+        description="References between synced tables that no foreign key declares.",
     )
     sequence_headroom: int = Field(100_000, ge=0)
     lock_timeout_seconds: float = Field(30, gt=0)
@@ -179,6 +197,8 @@ def _outside_schemas(config: SyncConfig) -> str | None:
         ("content_type_table", config.content_type_table),
     ]
     named += [(f"generic_relations.{i}.table", g.table) for i, g in enumerate(config.generic_relations)]
+    for i, r in enumerate(config.references):
+        named += [(f"references.{i}.table", r.table), (f"references.{i}.references", r.references)]
     for key in ("natural_keys", "on_unmatched", "on_remap_conflict"):
         named += [(f"{key}.{table}", table) for table in getattr(config, key)]
     for key, table in named:

@@ -34,13 +34,16 @@ ConflictPolicy = Literal["keep_one", "refuse", "set_null"]
 
 @dataclass(frozen=True)
 class Edge:
-    """``child.columns`` references ``parent.ref_columns`` (a real or a virtual foreign key)."""
+    """``child.columns`` references ``parent.ref_columns``: a foreign key, or (``constraint``
+    False) a reference no constraint holds: a tenant key column without a foreign key, or one
+    the config declares (``references``). Those may name rows that no longer exist."""
 
     name: str
     child: TableName
     columns: tuple[str, ...]
     parent: TableName
     ref_columns: tuple[str, ...]
+    constraint: bool = True
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,10 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
         if name == tenant_name or target.tables[name].column(key) is None:
             continue
         if not any(e.child == name and e.columns == (key,) and e.parent == tenant_name for e in edges):
-            edges.append(Edge(f"{name.name}.{key} (no foreign key)", name, (key,), tenant_name, tenant_pk))
+            edges.append(
+                Edge(f"{name.name}.{key} (no foreign key)", name, (key,), tenant_name, tenant_pk, False)
+            )
+    edges += _declared_edges(target, config, synced_set, edges)
 
     content_types = target.find(config.content_type_table, config.schemas)
     generic = _generic_relations(target, config, synced, content_types)
@@ -560,6 +566,67 @@ def _generic_relations(
             table.column(declared.object_id_column).type,  # type: ignore[union-attr]
         )
     return tuple(found[n] for n in sorted(found))
+
+
+def _declared_edges(
+    target: Catalog, config: SyncConfig, synced: set[TableName], edges: list[Edge]
+) -> list[Edge]:
+    """The config's ``references``, as edges without a constraint, validated against the
+    target's catalog: both tables synced, the columns there with the referenced columns'
+    types, and the referenced columns a key of their table (a reference names one row)."""
+    declared: list[Edge] = []
+    for i, ref in enumerate(config.references):
+        key = f"references.{i}"
+        ends: list[TableName] = []
+        for what, wanted in (("table", ref.table), ("references", ref.references)):
+            found = target.find(wanted, config.schemas)
+            if found is None:
+                raise SchemaError(
+                    f"{key}.{what}: table {wanted!r} does not exist in the target "
+                    f"(schemas searched: {', '.join(config.schemas)})"
+                )
+            if found not in synced:
+                raise ConfigError(
+                    f"{key}.{what}: {found} is not synced (excluded, or only in the target); a "
+                    "declared reference joins two synced tables"
+                )
+            ends.append(found)
+        child, parent = ends
+        columns = tuple(ref.columns)
+        parent_table = target.tables[parent]
+        ref_columns = tuple(ref.ref_columns or parent_table.primary_key or ())
+        if not ref_columns:
+            raise ConfigError(f"{key}: {parent} has no primary key; name the columns in ref_columns")
+        _require_columns(target.tables[child], columns, f"{key}.columns", "target")
+        _require_columns(parent_table, ref_columns, f"{key}.ref_columns", "target")
+        if len(columns) != len(ref_columns):
+            raise ConfigError(
+                f"{key}: {len(columns)} column(s) cannot reference "
+                f"{len(ref_columns)} ({', '.join(ref_columns)})"
+            )
+        for column, ref_column in zip(columns, ref_columns, strict=True):
+            mine = target.tables[child].column(column).type  # type: ignore[union-attr]
+            theirs = parent_table.column(ref_column).type  # type: ignore[union-attr]
+            if mine != theirs:
+                raise SchemaError(
+                    f"{key}: {child}.{column} is {mine} but {parent}.{ref_column} is {theirs}; a "
+                    "reference compares values of one type"
+                )
+        if not any(set(u.columns) == set(ref_columns) and u.plain for u in parent_table.uniques) and (
+            set(ref_columns) != set(parent_table.primary_key or ())
+        ):
+            raise ConfigError(
+                f"{key}: {parent}.({', '.join(ref_columns)}) is neither its primary key nor a "
+                "unique key, so a value could name several rows"
+            )
+        if any(
+            e.child == child and e.columns == columns and e.parent == parent and e.ref_columns == ref_columns
+            for e in edges
+        ):
+            continue  # a foreign key (or the tenant key) says so already
+        name = f"{child.name}.{'+'.join(columns)} (declared reference)"
+        declared.append(Edge(name, child, columns, parent, ref_columns, False))
+    return declared
 
 
 def _one_per_relationship(fks: list[ForeignKey]) -> list[ForeignKey]:

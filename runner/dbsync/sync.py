@@ -1859,7 +1859,8 @@ class SyncRun:
             or any(fk.ref_table == tp.name for fk in plan.outside_fks)
         ):
             self.report.warnings.append(
-                f"production's generic references (to rows it no longer has) name the ids "
+                f"production's references without a constraint (generic ones, or columns "
+                f"without a foreign key, to rows it no longer has) name the ids "
                 f"of {dangling} preserved row(s) of {tp.name}, which are not re-keyed for them "
                 "(their key cannot be, or tables dbsync does not write reference them): "
                 "those references now lead to UAT's rows"
@@ -1986,13 +1987,29 @@ class SyncRun:
         permission of an object production deleted (django-reversion keeps them on purpose).
         Left as it is, that reference would lead to UAT's row with the same id once both are
         in one table; the id counts as production's and the row is re-keyed. None without
-        such relations."""
+        such relations. The same holds for references no constraint holds (a tenant key
+        column without a foreign key, a declared reference): production's rows may name a row
+        it deleted."""
+        assert self.plan is not None
         exists = [
             sql.SQL("EXISTS (SELECT 1 FROM {} AS g WHERE {})").format(
                 self.state.stage_rel[g.relation.table], g.match("g", "p")
             )
             for g in self._generic_edges("target")
             if g.parent == tp.name and g.relation.table in self.state.stage_rel
+        ]
+        # IN, not EXISTS: under OR it is one hashed scan of the referrers, not one a row
+        exists += [
+            sql.SQL("({}) IN (SELECT {} FROM {} AS g)").format(
+                sql.SQL(", ").join(sql.Identifier("p", c) for c in e.ref_columns),
+                sql.SQL(", ").join(sql.Identifier("g", c) for c in e.columns),
+                self.state.stage_rel[e.child],
+            )
+            for e in self.plan.edges
+            if not e.constraint
+            and e.parent == tp.name
+            and e.ref_columns == tp.table.primary_key
+            and e.child in self.state.stage_rel
         ]
         return sql.SQL("({})").format(sql.SQL(" OR ").join(exists)) if exists else None
 
