@@ -274,3 +274,45 @@ def test_a_declared_reference_needs_a_key_at_its_end() -> None:
                                 "ref_columns": ["sku"]}]},
     )
     assert any(e.child == T("apps_orders_audit") and e.ref_columns == ("sku",) for e in plan.edges)
+
+
+def test_simple_history_tables_reference_their_model_and_copy_its_keys() -> None:
+    """``<app>_historical<model>`` with simple-history's columns references ``<app>_<model>``
+    by its key column and mirrors its foreign keys (between synced tables); the detection can
+    be switched off."""
+    history = Table(
+        T("apps_orders_historicalorder"),
+        tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("tenant_id", "bigint"),
+                                     ("created_by_id", "bigint"), ("history_date", "timestamptz"),
+                                     ("history_type", "text")]),
+        primary_key=("history_id",),
+        uniques=(UniqueKey("h_pkey", ("history_id",), True, False),),
+    )
+    lines = Table(
+        T("apps_orders_historicalorderline"),
+        tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("order_id", "bigint"),
+                                     ("product_id", "text"), ("history_date", "timestamptz"),
+                                     ("history_type", "text")]),
+        primary_key=("history_id",),
+    )
+    lookalike = Table(  # no history_type: not simple-history's
+        T("apps_catalog_historicalproduct"),
+        tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("history_date", "timestamptz")]),
+        primary_key=("history_id",),
+    )
+    tables = [*BASE_TABLES, history, lines, lookalike]
+    plan = plan_for(tables=tables)
+    found = {(e.columns, str(e.parent), e.constraint) for e in plan.edges if e.child == history.name}
+    assert found == {
+        (("id",), "apps_orders_order", False),
+        (("tenant_id",), "apps_tenants_tenant", False),  # the tenant key's own virtual edge
+    }  # created_by_id references auth_user, excluded: not an edge
+    mirrored = {(e.columns, str(e.parent)) for e in plan.edges if e.child == lines.name}
+    # orderline's key and its order_id foreign key; its product_id is text here, not the
+    # model's bigint, so it is no copy of that key
+    assert mirrored == {(("id",), "apps_orders_orderline"), (("order_id",), "apps_orders_order")}
+    assert plan.table(lines.name).role == "scoped"
+    assert not [e for e in plan.edges if e.child == lookalike.name]
+    off = plan_for(tables=tables, config={"detect_history_tables": False})
+    assert {e.columns for e in off.edges if e.child == history.name} == {("tenant_id",)}
+    assert not [e for e in off.edges if e.child == lines.name]

@@ -43,6 +43,31 @@ ORDER BY 1, 2, 3, 4
 """
 
 
+def uat_test_order_id_production_lacks(prod: str, uat: str) -> int:
+    """The id of a UAT test-tenant order that production has no order with (made so when
+    every one collides)."""
+    prod_ids = {i for (i,) in rows(prod, "SELECT id FROM apps_orders_order")}
+    free = [
+        i
+        for (i,) in rows(
+            uat,
+            "SELECT o.id FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
+            f"WHERE t.{TEST_TENANTS} ORDER BY o.id",
+        )
+        if i not in prod_ids
+    ]
+    if free:
+        return int(free[0])
+    orphan = max(prod_ids) + 10
+    execute(
+        uat,
+        "UPDATE apps_orders_order SET id = "
+        f"{orphan} WHERE id = (SELECT min(o.id) FROM apps_orders_order o "
+        f"JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE t.{TEST_TENANTS})",
+    )
+    return orphan
+
+
 def with_audits(prod: str, uat: str) -> int:
     """Give both databases the audit table: three notes per order in production, two per
     test-tenant order and one per real-tenant order in UAT, plus one production note naming
@@ -61,26 +86,7 @@ def with_audits(prod: str, uat: str) -> int:
         "JOIN apps_tenants_tenant t ON t.id = o.tenant_id, generate_series(1, 2) n "
         f"WHERE t.{TEST_TENANTS} OR n = 1",
     )
-    prod_ids = {i for (i,) in rows(prod, "SELECT id FROM apps_orders_order")}
-    free = [
-        i
-        for (i,) in rows(
-            uat,
-            "SELECT o.id FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
-            f"WHERE t.{TEST_TENANTS} ORDER BY o.id",
-        )
-        if i not in prod_ids
-    ]
-    if free:
-        orphan = free[0]
-    else:  # every UAT test order collides: give one an id production never used
-        orphan = max(prod_ids) + 10
-        execute(
-            uat,
-            "UPDATE apps_orders_order SET id = "
-            f"{orphan} WHERE id = (SELECT min(o.id) FROM apps_orders_order o "
-            f"JOIN apps_tenants_tenant t ON t.id = o.tenant_id WHERE t.{TEST_TENANTS})",
-        )
+    orphan = uat_test_order_id_production_lacks(prod, uat)
     execute(prod, f"INSERT INTO apps_orders_orderaudit (order_id, note) VALUES ({orphan}, 'of a deleted order')")
     return int(orphan)
 
@@ -166,3 +172,74 @@ def test_a_wrong_declaration_is_named_and_changes_nothing(
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert snapshot(uat) == before
+
+
+HISTORY = """
+CREATE TABLE apps_orders_historicalorder (   -- as django-simple-history makes it
+    history_id serial PRIMARY KEY,
+    id bigint NOT NULL,                       -- the order's, no foreign key
+    tenant_id integer NOT NULL,               -- no foreign key either (db_constraint=False)
+    customer_id bigint NOT NULL,              -- likewise
+    total numeric(12, 2) NOT NULL,
+    history_date timestamptz NOT NULL,
+    history_change_reason varchar(100) NULL,
+    history_type varchar(1) NOT NULL,
+    history_user_id integer NULL REFERENCES auth_user (id) DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX ON apps_orders_historicalorder (id);
+CREATE INDEX ON apps_orders_historicalorder (customer_id);
+INSERT INTO apps_orders_historicalorder (id, tenant_id, customer_id, total, history_date, history_type)
+SELECT id, tenant_id, customer_id, total, placed_at, '+' FROM apps_orders_order;
+"""
+
+# Each history row with what it is about, by values (ids change): the tenant, the order it is
+# the history of, and the customer it names.
+HISTORIES = f"""
+SELECT t.schema_name, o.total::text, o.placed_at::text, h.total::text, c.name, h.history_type
+FROM apps_orders_historicalorder h
+JOIN apps_orders_order o ON o.id = h.id
+JOIN apps_customers_customer c ON c.id = h.customer_id
+JOIN apps_tenants_tenant t ON t.id = h.tenant_id
+WHERE (t.{TEST_TENANTS.replace("%", "%%")}) = %s
+ORDER BY 1, 2, 3, 4, 5, 6
+"""
+
+
+@pytest.mark.parametrize("detect", [True, False])
+def test_simple_history_rows_follow_their_rows_without_configuration(
+    make_db: Any, tmp_path: Path, detect: bool
+) -> None:
+    """django-simple-history's table, found by its name and columns: UAT's test tenants'
+    history follows their orders' and customers' new ids; production's history of an order
+    it deleted, whose id a UAT test order has, does not become that order's history. With
+    ``detect_history_tables = false`` (the control) the history keeps the old ids."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    for url in (prod, uat):
+        execute(url, HISTORY)
+    orphan = uat_test_order_id_production_lacks(prod, uat)
+    # (if that renumbered a UAT order, its history row follows it)
+    execute(uat, f"UPDATE apps_orders_historicalorder SET id = {orphan} WHERE id NOT IN (SELECT id FROM apps_orders_order)")
+    execute(
+        prod,
+        "INSERT INTO apps_orders_historicalorder (id, tenant_id, customer_id, total, history_date, history_type) "
+        f"SELECT {orphan}, tenant_id, customer_id, 1.00, now(), '-' FROM apps_orders_order o "
+        f"WHERE tenant_id = (SELECT min(id) FROM apps_tenants_tenant t WHERE NOT t.{TEST_TENANTS}) LIMIT 1",
+    )
+    uat_test_history = rows(uat, HISTORIES, (True,))
+    prod_real_history = rows(prod, HISTORIES, (False,))
+    assert uat_test_history and prod_real_history
+    config = tmp_path / "history.toml"
+    config.write_text(f"detect_history_tables = {str(detect).lower()}\n")
+
+    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
+    ok(proc)
+    rekeyed = {r["table"] for r in report["rekeys"]}
+    assert {"apps_orders_order", "apps_customers_customer"} <= rekeyed
+    if not detect:  # UAT's test order keeps the id, and so gets production's deleted order's history
+        assert rows(uat, HISTORIES, (True,)) != uat_test_history
+        assert rows(uat, f"SELECT count(*) FROM apps_orders_order WHERE id = {orphan}") == [(1,)]
+        return
+    assert rows(uat, HISTORIES, (True,)) == uat_test_history
+    assert rows(uat, HISTORIES, (False,)) == prod_real_history
+    assert rows(uat, f"SELECT count(*) FROM apps_orders_order WHERE id = {orphan}") == [(0,)]
+    assert rows(uat, f"SELECT history_type FROM apps_orders_historicalorder WHERE id = {orphan}") == [("-",)]

@@ -145,6 +145,12 @@ class SyncConfig(_Strict):
         True,
         description="Treat content_type_id + object_id (or object_pk) column pairs as generic relations.",
     )
+    detect_history_tables: bool = Field(
+        True,
+        description="Treat django-simple-history's <app>_historical<model> tables (with history_id, "
+        "history_date, history_type) as referencing <app>_<model> by its primary key column and "
+        "as copying its foreign keys, column by column.",
+    )
     generic_relations: list[GenericRelationConfig] = Field(
         default_factory=list, description="Generic relations to use besides the detected ones."
     )

@@ -320,6 +320,8 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
                 Edge(f"{name.name}.{key} (no foreign key)", name, (key,), tenant_name, tenant_pk, False)
             )
     edges += _declared_edges(target, config, synced_set, edges)
+    if config.detect_history_tables:
+        edges += _history_edges(target, synced_set, edges)
 
     content_types = target.find(config.content_type_table, config.schemas)
     generic = _generic_relations(target, config, synced, content_types)
@@ -566,6 +568,47 @@ def _generic_relations(
             table.column(declared.object_id_column).type,  # type: ignore[union-attr]
         )
     return tuple(found[n] for n in sorted(found))
+
+
+def _history_edges(target: Catalog, synced: set[TableName], edges: list[Edge]) -> list[Edge]:
+    """django-simple-history's tables, as declared references: ``<app>_historical<model>``
+    (with ``history_id``, ``history_date`` and ``history_type``) holds copies of
+    ``<app>_<model>``'s rows, its primary key in a plain column of the same name and its
+    foreign keys as columns without a constraint (``db_constraint=False``). Each becomes an
+    edge to what the tracked table's column references, between synced tables, so a UAT test
+    tenant's history follows its rows' new ids. Tables named otherwise (a custom
+    ``db_table``) are not found; declare them in ``references``."""
+    found: list[Edge] = []
+    for name in sorted(synced):
+        head, marker, tail = name.name.rpartition("_historical")
+        if not marker or not head or not tail:
+            continue
+        history = target.tables[name]
+        if any(history.column(c) is None for c in ("history_id", "history_date", "history_type")):
+            continue
+        tracked = TableName(name.schema, f"{head}_{tail}")
+        if tracked not in synced or not target.tables[tracked].primary_key:
+            continue
+        model = target.tables[tracked]
+        links = [(model.primary_key, tracked, model.primary_key)]
+        links += [
+            (fk.columns, fk.ref_table, fk.ref_columns)
+            for fk in target.foreign_keys
+            if fk.table == tracked and fk.ref_table in synced
+        ]
+        for columns, parent, ref_columns in links:
+            assert columns is not None and ref_columns is not None
+            if any(
+                history.column(c) is None
+                or history.column(c).type != model.column(c).type  # type: ignore[union-attr]
+                for c in columns
+            ):
+                continue
+            if any(e.child == name and e.columns == columns for e in [*edges, *found]):
+                continue  # a foreign key, the tenant key or a declaration says so already
+            label = f"{name.name}.{'+'.join(columns)} (history of {tracked.name})"
+            found.append(Edge(label, name, columns, parent, ref_columns, False))
+    return found
 
 
 def _declared_edges(
