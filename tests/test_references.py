@@ -243,3 +243,40 @@ def test_simple_history_rows_follow_their_rows_without_configuration(
     assert rows(uat, HISTORIES, (False,)) == prod_real_history
     assert rows(uat, f"SELECT count(*) FROM apps_orders_order WHERE id = {orphan}") == [(0,)]
     assert rows(uat, f"SELECT history_type FROM apps_orders_historicalorder WHERE id = {orphan}") == [("-",)]
+
+
+def test_a_declared_reference_between_global_tables_keeps_what_kept_rows_name(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """UAT's own tag 7 stays because a preserved order line is tagged with it; its declared
+    ``featured_product_id`` names UAT's own product 33, which nothing else references. No
+    foreign key orders tags and products, and the load order has tags first, so a pass in
+    reverse load order would choose products before tags: the rows a kept tag names must be
+    chosen after tags are. That product is kept, and the tag still names it, whatever id it
+    ends with."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    for url in (prod, uat):
+        execute(url, "ALTER TABLE apps_catalog_tag ADD COLUMN featured_product_id bigint")
+    execute(prod, "UPDATE apps_catalog_tag SET featured_product_id = (SELECT min(id) FROM apps_catalog_product)")
+    execute(
+        uat,
+        "INSERT INTO apps_catalog_product (id, sku, name, category_id, price) "
+        "VALUES (33, 'UAT-FIX-C', 'UAT fixture: featured', 9, 1.00);"
+        "UPDATE apps_catalog_tag SET featured_product_id = 33 WHERE id = 7",
+    )
+    featured = """
+        SELECT t.name, p.sku, p.name FROM apps_catalog_tag t
+        JOIN apps_catalog_product p ON p.id = t.featured_product_id WHERE t.name = 'uat-regression'
+    """
+    before = rows(uat, featured)
+    assert before == [("uat-regression", "UAT-FIX-C", "UAT fixture: featured")]
+    config = tmp_path / "refs.toml"
+    config.write_text(
+        '[[references]]\ntable = "apps_catalog_tag"\ncolumns = ["featured_product_id"]\n'
+        'references = "apps_catalog_product"\n'
+    )
+    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
+    ok(proc)
+    order = [t["table"] for t in report["tables"]]  # the load order: this test's premise
+    assert order.index("apps_catalog_tag") < order.index("apps_catalog_product")
+    assert rows(uat, featured) == before

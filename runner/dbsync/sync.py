@@ -1106,9 +1106,7 @@ class SyncRun:
                 )
             )
             self.state.candidates[tp.name] = set_name
-        for tp in reversed(plan.tables):
-            if tp.role != "global":
-                continue
+        for tp in self._globals_referrers_first():
             name, table, cset = tp.name, tp.table, self.state.candidates[tp.name]
             referrers: list[tuple[sql.Composable, sql.Composable]] = []
             for e in plan.edges:
@@ -1147,6 +1145,29 @@ class SyncRun:
                     )
                     changed = changed or cur.rowcount > 0
             cur.execute(sql.SQL("ANALYZE {}").format(temp(cset)))
+
+    def _globals_referrers_first(self) -> list[TablePlan]:
+        """The global tables, each after every global table that references it: foreign keys
+        (the reverse of the load order), references no constraint holds and generic relations
+        (which the load order ignores). A referenced table's rows are chosen from what its
+        referrers' chosen rows reference, so those must be chosen first. Tables in a cycle
+        follow the reverse load order."""
+        assert self.plan is not None
+        remaining = [tp for tp in reversed(self.plan.tables) if tp.role == "global"]
+        names = {tp.name for tp in remaining}
+        pairs = {(e.child, e.parent) for e in self.plan.edges}
+        pairs |= {(g.relation.table, g.parent) for g in self._generic_edges("target")}
+        referrers = {
+            name: {child for child, parent in pairs if parent == name and child in names and child != name}
+            for name in names
+        }
+        ordered: list[TablePlan] = []
+        while remaining:
+            done = {tp.name for tp in ordered}
+            tp = next((t for t in remaining if referrers[t.name] <= done), remaining[0])
+            remaining.remove(tp)
+            ordered.append(tp)
+        return ordered
 
     def _referrer_sets(self, child: TableName) -> list[sql.Composable]:
         """The rows of ``child`` whose references :meth:`_collect_candidates` follows: its
@@ -1215,9 +1236,7 @@ class SyncRun:
         assert self.plan is not None
         plan = self.plan
         sizes = dict(preserved_sizes)
-        for tp in reversed(plan.tables):
-            if tp.role != "global":
-                continue
+        for tp in self._globals_referrers_first():
             name, table = tp.name, tp.table
             pset, stage = self.state.preserved[name], self.state.stage_rel[name]
             # The live table, or (direct load: it is emptied by now) its rows set aside before.
