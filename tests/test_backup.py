@@ -862,6 +862,22 @@ def test_two_databases_of_one_name_on_one_host_keep_their_own_backups(make_db: A
     assert manifests_by_series(tmp_path / "store") == {plain: [place(uat)], own: [twin_place]}
 
 
+def test_a_series_two_databases_share_on_purpose_loses_neither_one_s_backups(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """An explicit ``--series`` given to two databases: each run's ``--retain 1`` keeps to its
+    own database's backups (the manifests' ``place``, where the connection went)."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    with namesake(make_db, uat, 2, "uat") as twin:
+        twin_place = f"127.0.0.1:{twin.rsplit(':', 1)[1].split('/')[0]}/{uat.dbname}"
+        for target in (uat, twin, uat):
+            ok(sync(prod, target, tmp_path, "--backup-store", store_url, "--series", "shared", "--retain", "1")[0])
+    assert manifests_by_series(tmp_path / "store") == {"shared": [twin_place, place(uat)]}
+    places = {json.loads(m.read_text())["database"]["place"] for m in (tmp_path / "store").glob(f"*/*/{MANIFEST}")}
+    assert places == {twin_place, place(uat)}
+
+
 def test_two_productions_and_two_stagings_of_one_name_keep_their_own_backups(
     make_db: Any, tmp_path: Path
 ) -> None:
@@ -901,36 +917,60 @@ def test_two_productions_and_two_stagings_of_one_name_keep_their_own_backups(
     }
 
 
-def test_a_default_series_taken_under_both_names_is_refused(tmp_path: Path) -> None:
-    """Should both the plain and the port-qualified default series hold another database's
-    backups (names that differ only in characters a series name cannot hold; planted here),
-    the run is refused: no name is left that retention could keep to one database. Backups of
-    the same place under another role are the database's own."""
-    from dbsync.backup import series_for
+def test_a_default_series_is_told_apart_by_where_the_connection_went(tmp_path: Path) -> None:
+    """Which database a backup is of: the manifest's ``place`` (host, port and database as
+    libpq used them), else, for manifests written before it, the URL's own description (one
+    database under another role is the same). When the port-qualified series is taken too
+    (names that differ only in characters a series name cannot hold; planted here), the run
+    still uses it: retention keeps to each database's own backups (see the next test)."""
+    from dbsync.backup import Owner, series_for
     from dbsync.connect import endpoint
-    from dbsync.errors import Refused
 
     planted = iter(range(100))
 
-    def plant(series: str, description: str) -> None:
+    def plant(series: str, database: dict[str, str]) -> None:
         folder = tmp_path / "store" / series / f"20260101T000000Z-r{next(planted)}"
         folder.mkdir(parents=True)
-        fields = dict(series=series, run_id=folder.name[-2:], created_at="2026-01-01T00:00:00+00:00", kind="pre-sync",
-                      database={"description": description}, server_version="15", pg_dump="15",
+        fields = dict(series=series, run_id=folder.name[-2:], created_at="2026-01-01T00:00:00+00:00",
+                      kind="pre-sync", database=database, server_version="15", pg_dump="15",
                       format="-Fc", dump_key=f"{series}/x/{'dump.pgdump'}", size=0, sha256="")
         (folder / MANIFEST).write_text(json.dumps(fields))
 
     store = open_store(f"file://{tmp_path}/store")
     mine = endpoint("target", "postgresql://u@db.example:6432/app")
-    assert series_for(store, mine, "pre-sync") == ("app-db.example-pre-sync", None)
-    plant("app-db.example-pre-sync", "v@db.example:6432/app")  # mine, as another role
-    assert series_for(store, mine, "pre-sync") == ("app-db.example-pre-sync", None)
-    plant("app-db.example-pre-sync", "u@db.example:5432/app")
-    series, warning = series_for(store, mine, "pre-sync")
-    assert series == "app-db.example-6432-pre-sync" and warning and "db.example:5432/app" in warning
-    plant("app-db.example-6432-pre-sync", "u@db_example:6432/app")
-    with pytest.raises(Refused, match="db_example:6432/app"):
-        series_for(store, mine, "pre-sync")
+    owner = Owner("10.0.0.5:6432/app", mine.description)
+    assert series_for(store, mine, "pre-sync", owner, "6432") == ("app-db.example-pre-sync", None)
+    plant("app-db.example-pre-sync", {"description": "v@db.example:6432/app"})  # before "place"
+    plant("app-db.example-pre-sync", {"description": "u@db.example:6432/app", "place": "10.0.0.5:6432/app"})
+    assert series_for(store, mine, "pre-sync", owner, "6432") == ("app-db.example-pre-sync", None)
+    # The same URL, but the connection went elsewhere (a service file, PGPORT, ...).
+    plant("app-db.example-pre-sync", {"description": "u@db.example:6432/app", "place": "10.0.0.5:7432/app"})
+    series, warning = series_for(store, mine, "pre-sync", owner, "6432")
+    assert series == "app-db.example-6432-pre-sync" and warning and "10.0.0.5:7432/app" in warning
+    plant("app-db.example-6432-pre-sync", {"description": "u@db_example:6432/app"})
+    series, warning = series_for(store, mine, "pre-sync", owner, "6432")
+    assert series == "app-db.example-6432-pre-sync" and warning
+
+
+def test_retention_keeps_to_its_own_database_s_backups() -> None:
+    """A run's retention counts and deletes only its own database's backups: another
+    database's, in a series they share (an explicit --series, or a default one before the
+    split), are never its to delete."""
+    from dbsync.backup import Owner
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+
+    def of(folder: str, place: str, hours: int) -> Backup:
+        backup = complete(folder, now - timedelta(hours=hours))
+        assert backup.manifest is not None
+        backup.manifest.database["place"] = place
+        return backup
+
+    mine, theirs = Owner("h:5432/app", "u@h:5432/app"), "h:5433/app"
+    backups = [of("1-a", mine.place, 1), of("2-b", theirs, 2), of("3-c", mine.place, 3), of("4-d", theirs, 4)]
+    plan = plan_retention(backups, 1, now, owner=mine)
+    assert [b.folder for b in plan.delete] == ["s/3-c"]
+    assert [b.folder for b in plan_retention(backups, 1, now).delete] == ["s/2-b", "s/3-c", "s/4-d"]
 
 
 def test_a_long_name_keeps_the_kind_in_its_default_series() -> None:
@@ -943,7 +983,7 @@ def test_a_long_name_keeps_the_kind_in_its_default_series() -> None:
     names = {kind: default_series(long, kind) for kind in ("pre-sync", "pre-backups-restore", "production")}
     for kind, name in names.items():
         assert len(name) <= 120 and name.endswith(f"-{kind}") and name.startswith("d" * 60 + "-hhh")
-    assert default_series(long, "pre-sync", with_port=True) == names["pre-sync"]  # the port is cut too
+    assert default_series(long, "pre-sync", port="25060") == names["pre-sync"]  # the port is cut too
     short = endpoint("target", "postgresql://u@db.example:25060/app")
     assert default_series(short, "pre-sync") == "app-db.example-pre-sync"
-    assert default_series(short, "pre-sync", with_port=True) == "app-db.example-25060-pre-sync"
+    assert default_series(short, "pre-sync", port="25060") == "app-db.example-25060-pre-sync"

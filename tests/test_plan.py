@@ -291,8 +291,7 @@ def test_simple_history_tables_reference_their_model_and_copy_its_keys() -> None
     lines = Table(
         T("apps_orders_historicalorderline"),
         tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("order_id", "bigint"),
-                                     ("product_id", "text"), ("history_date", "timestamptz"),
-                                     ("history_type", "text")]),
+                                     ("history_date", "timestamptz"), ("history_type", "text")]),
         primary_key=("history_id",),
     )
     lookalike = Table(  # no history_type: not simple-history's
@@ -300,7 +299,14 @@ def test_simple_history_tables_reference_their_model_and_copy_its_keys() -> None
         tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("history_date", "timestamptz")]),
         primary_key=("history_id",),
     )
-    tables = [*BASE_TABLES, history, lines, lookalike]
+    stranger = Table(  # simple-history's columns, but its "note" is text: not a copy of orderx
+        T("apps_orders_historicalorderx"),
+        tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("note", "text"),
+                                     ("history_date", "timestamptz"), ("history_type", "text")]),
+        primary_key=("history_id",),
+    )
+    orderx = table("apps_orders_orderx", col("note"))
+    tables = [*BASE_TABLES, history, lines, lookalike, stranger, orderx]
     plan = plan_for(tables=tables)
     found = {(e.columns, str(e.parent), e.constraint) for e in plan.edges if e.child == history.name}
     assert found == {
@@ -308,11 +314,39 @@ def test_simple_history_tables_reference_their_model_and_copy_its_keys() -> None
         (("tenant_id",), "apps_tenants_tenant", False),  # the tenant key's own virtual edge
     }  # created_by_id references auth_user, excluded: not an edge
     mirrored = {(e.columns, str(e.parent)) for e in plan.edges if e.child == lines.name}
-    # orderline's key and its order_id foreign key; its product_id is text here, not the
-    # model's bigint, so it is no copy of that key
+    # orderline's key and its order_id foreign key; product_id is left out of this history
+    # (simple-history's excluded_fields), so nothing follows it
     assert mirrored == {(("id",), "apps_orders_orderline"), (("order_id",), "apps_orders_order")}
     assert plan.table(lines.name).role == "scoped"
-    assert not [e for e in plan.edges if e.child == lookalike.name]
+    assert not [e for e in plan.edges if e.child in (lookalike.name, stranger.name)]
     off = plan_for(tables=tables, config={"detect_history_tables": False})
     assert {e.columns for e in off.edges if e.child == history.name} == {("tenant_id",)}
     assert not [e for e in off.edges if e.child == lines.name]
+
+
+def test_a_declared_reference_is_checked_against_what_the_sync_copies() -> None:
+    """A column the sync does not copy (only in the target, or generated) cannot carry a
+    reference; a reference of a key to itself is refused; a repeated declaration adds one
+    edge; referenced columns given out of the key's order are matched to it pairwise."""
+    audit = table("apps_orders_audit", col("order_id"), col("a"), col("b"))
+    pair = table("apps_orders_pair", col("a"), col("b"), pk=None)
+    pair = replace(pair, primary_key=("a", "b"), uniques=(UniqueKey("pair_pkey", ("a", "b"), True, False),))
+    tables = [*BASE_TABLES, audit, pair]
+    source_audit = replace(audit, columns=tuple(c for c in audit.columns if c.name != "order_id"))
+    source = catalog([t if t.name != audit.name else source_audit for t in tables], BASE_FKS)
+    one = {"table": "apps_orders_audit", "columns": ["order_id"], "references": "apps_orders_order"}
+    with pytest.raises(SchemaError, match=r"references\.0\.columns: apps_orders_audit\.order_id is generated or only in the target"):
+        plan_for(tables=tables, config={"references": [one]}, source=source)
+    generated = replace(audit, columns=tuple(replace(c, generated=True) if c.name == "order_id" else c for c in audit.columns))
+    with pytest.raises(SchemaError, match="is generated or only in the target"):
+        plan_for(tables=[*BASE_TABLES, generated, pair], config={"references": [one]})
+    itself = {"table": "apps_orders_order", "columns": ["id"], "references": "apps_orders_order"}
+    with pytest.raises(ConfigError, match=r"references\.0: apps_orders_order\.\(id\) cannot reference itself"):
+        plan_for(tables=tables, config={"references": [itself]})
+    plan = plan_for(tables=tables, config={"references": [one, one]})
+    assert len([e for e in plan.edges if e.child == audit.name]) == 1
+    swapped = {"table": "apps_orders_audit", "columns": ["b", "a"], "references": "apps_orders_pair",
+               "ref_columns": ["b", "a"]}
+    plan = plan_for(tables=tables, config={"references": [swapped]})
+    [edge] = [e for e in plan.edges if e.child == audit.name]
+    assert (edge.columns, edge.ref_columns) == (("a", "b"), ("a", "b"))

@@ -280,3 +280,29 @@ def test_a_declared_reference_between_global_tables_keeps_what_kept_rows_name(
     order = [t["table"] for t in report["tables"]]  # the load order: this test's premise
     assert order.index("apps_catalog_tag") < order.index("apps_catalog_product")
     assert rows(uat, featured) == before
+
+
+def test_fresh_ids_pass_the_ids_production_s_history_names(make_db: Any, tmp_path: Path) -> None:
+    """With no sequence headroom, re-keyed ids start right after the largest id in use; one
+    above it that only production's history names (an order deleted since) is skipped too,
+    or the re-keyed UAT order would take over that history."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    for url in (prod, uat):
+        execute(url, HISTORY)
+    # the largest id in use: production's orders, and UAT's test tenants' (the others go)
+    in_use = "SELECT max(o.id) FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id"
+    top = max(rows(prod, in_use)[0][0], rows(uat, f"{in_use} WHERE t.{TEST_TENANTS}")[0][0])
+    named = top + 1
+    execute(
+        prod,
+        "INSERT INTO apps_orders_historicalorder (id, tenant_id, customer_id, total, history_date, history_type) "
+        f"SELECT {named}, tenant_id, customer_id, 1.00, now(), '-' FROM apps_orders_order "
+        f"WHERE tenant_id = (SELECT min(id) FROM apps_tenants_tenant t WHERE NOT t.{TEST_TENANTS}) LIMIT 1",
+    )
+    config = tmp_path / "tight.toml"
+    config.write_text("sequence_headroom = 0\n")
+    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
+    ok(proc)
+    [orders] = [r for r in report["rekeys"] if r["table"] == "apps_orders_order"]
+    assert min(new for _, new in orders["ids"]) == named + 1
+    assert rows(uat, f"SELECT count(*) FROM apps_orders_order WHERE id = {named}") == [(0,)]

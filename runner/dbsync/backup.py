@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import faults
 from .background import Background
-from .errors import BackupInvalid, DbsyncError, Refused, RolledBack, StoreError
+from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 from .store import CHUNK, BackupStore, ObjectInfo, Written
@@ -116,19 +116,35 @@ def series_name(text: str) -> str:
     return name[:120]
 
 
-def default_series(target: Endpoint, kind: str, *, with_port: bool = False) -> str:
+def default_series(target: Endpoint, kind: str, *, port: str | None = None) -> str:
     """A series named after the database it backs up: ``<dbname>-<host>-<kind>`` (with
-    ``with_port``, ``<dbname>-<host>-<port>-<kind>``: see :func:`series_for`)."""
+    ``port``, ``<dbname>-<host>-<port>-<kind>``: see :func:`series_for`)."""
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(target.conninfo)
     host = str(params.get("host") or "local").split(",")[0]
-    if with_port:
-        host += "-" + str(params.get("port") or "5432").split(",")[0]
+    if port is not None:
+        host += f"-{port}"
     # Cut the name, not the kind, to length: a long name and host must not make two kinds of
     # backup (pre-sync, pre-backups-restore) share a series and its retention.
     stem = series_name(f"{params.get('dbname') or 'db'}-{host}")[: 119 - len(kind)].rstrip("-.")
     return f"{stem}-{kind}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The database a run backs up, as its backups' manifests name it: ``place`` is where the
+    connection really went (``host:port/dbname`` from libpq once connected, so a service
+    file, PG* variables or a default database name cannot make two databases look alike);
+    ``description`` is the URL's own, for manifests written before ``place`` was."""
+
+    place: str
+    description: str
+
+    def owns(self, manifest: Manifest) -> bool:
+        if "place" in manifest.database:
+            return bool(manifest.database["place"] == self.place)
+        return _place(str(manifest.database.get("description", ""))) == _place(self.description)
 
 
 def _place(description: str) -> str:
@@ -137,45 +153,48 @@ def _place(description: str) -> str:
     return description.rsplit("@", 1)[-1]
 
 
-def _others_in(store: BackupStore, series: str, here: str) -> list[str]:
+def _others_in(store: BackupStore, series: str, owner: Owner) -> list[str]:
     """The other databases whose backups ``series`` holds. Backups without a readable manifest
-    say nothing about their database and are left to retention, as is a store that cannot be
-    listed now (the dump meets that failure on its own)."""
+    say nothing about their database, and a store that cannot be listed now says nothing at
+    all: retention keeps to the owner's own backups whatever this finds (:func:`prune`)."""
     try:
         backups = list_backups(store, series)
     except StoreError:
         return []
-    found = {_place(str(b.manifest.database.get("description", here))) for b in backups if b.manifest}
-    return sorted(found - {here})
+    return sorted(
+        {
+            str(b.manifest.database.get("place") or _place(str(b.manifest.database.get("description"))))
+            for b in backups
+            if b.manifest is not None and not owner.owns(b.manifest)
+        }
+    )
 
 
-def series_for(store: BackupStore, database: Endpoint, kind: str) -> tuple[str, str | None]:
+def series_for(
+    store: BackupStore, database: Endpoint, kind: str, owner: Owner, port: str
+) -> tuple[str, str | None]:
     """The series a run backs ``database`` up into when none is named, and a warning when it is
     not :func:`default_series`.
 
     The default name holds the database's name and host, not its port, so that it stays short
     and stable; two databases of one name on one host (two clusters, on two ports) would share
-    it, and each one's retention would delete the other's backups. A database that finds its
-    default series holding another database's backups uses ``<dbname>-<host>-<port>-<kind>``
-    instead; should that hold another's too (names that differ only in characters a series
-    name cannot hold), the run is refused before anything changes."""
+    it. Retention never deletes another database's backups (:func:`prune` keeps to the
+    owner's), but ``latest`` and the listing would mix them: a database that finds its default
+    series holding another database's backups uses ``<dbname>-<host>-<port>-<kind>`` instead
+    (``port`` as the connection used it)."""
     series = default_series(database, kind)
-    here = _place(database.description)
-    others = _others_in(store, series, here)
+    others = _others_in(store, series, owner)
     if not others:
         return series, None
-    own = default_series(database, kind, with_port=True)
-    taken = _others_in(store, own, here)
-    if taken:
-        raise Refused(
-            f"backup series {series} and {own} hold backups of {', '.join(sorted({*others, *taken}))}, "
-            f"not of {here}; each database's retention would delete the other's backups. "
-            "Nothing changed; name the series with --series (a sync's, or a restore's production "
-            "series)"
-        )
+    own = default_series(database, kind, port=port)
+    where = (
+        f"go to series {own}"
+        if own != series
+        else "stay there all the same (the name is cut to length); retention keeps to its own"
+    )
     return own, (
         f"backup series {series} holds backups of {', '.join(others)} (the same database name "
-        f"on the same host): {here}'s backups go to series {own}"
+        f"on the same host): {owner.place}'s backups {where}"
     )
 
 
@@ -428,15 +447,25 @@ class PrunePlan:
 
 
 def plan_retention(
-    backups: list[Backup], retain: int, now: datetime, protect: Iterable[str] = ()
+    backups: list[Backup],
+    retain: int,
+    now: datetime,
+    protect: Iterable[str] = (),
+    owner: Owner | None = None,
 ) -> PrunePlan:
     """Which backups of one series to delete: complete ones beyond the newest ``retain`` (by
     the manifest's time), never one in ``protect`` (run ids), never going below ``retain``;
-    and incomplete leftovers older than a day. Pure: decides, deletes nothing."""
+    and incomplete leftovers older than a day. With ``owner`` (a run's own retention), only
+    that database's complete backups are counted or deleted: another database's, in a series
+    they share, are not the run's to prune. Pure: decides, deletes nothing."""
     if retain < 1:
         raise ValueError("retain must be at least 1")
     protected = set(protect)
-    complete = sorted((b for b in backups if b.manifest), key=_created, reverse=True)
+    complete = sorted(
+        (b for b in backups if b.manifest and (owner is None or owner.owns(b.manifest))),
+        key=_created,
+        reverse=True,
+    )
     keep = complete[:retain] + [b for b in complete[retain:] if b.run_id in protected]
     delete = [b for b in complete[retain:] if b.run_id not in protected]
     leftovers = [
@@ -455,10 +484,11 @@ def prune(
     dry_run: bool = False,
     protect: Iterable[str] = (),
     now: datetime | None = None,
+    owner: Owner | None = None,
 ) -> PrunePlan:
     """Apply :func:`plan_retention` to one series. A failing listing raises before anything is
     deleted. Data objects go first, the manifest last."""
-    plan = plan_retention(list_backups(store, series), retain, now or datetime.now(UTC), protect)
+    plan = plan_retention(list_backups(store, series), retain, now or datetime.now(UTC), protect, owner)
     if not dry_run:
         for backup in [*plan.delete, *plan.leftovers]:
             manifest_key = f"{backup.folder}/{MANIFEST}"

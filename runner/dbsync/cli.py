@@ -19,7 +19,7 @@ from typing import NoReturn
 import click
 
 from . import __version__
-from .backup import DEFAULT_COMPRESSION, find_backup, list_backups, prune, verify_backup
+from .backup import DEFAULT_COMPRESSION, Owner, find_backup, list_backups, prune, verify_backup
 from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
@@ -477,7 +477,8 @@ def backups_restore(
     if isinstance(saved, dict):
         click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")
         try:
-            plan = prune(store, saved["series"], retain, protect=[run_id, backup.run_id])
+            owner = Owner(saved["place"], saved["description"])
+            plan = prune(store, saved["series"], retain, protect=[run_id, backup.run_id], owner=owner)
         except DbsyncError as exc:
             click.echo(f"dbsync: warning: old backups of {saved['series']} were not pruned: {exc}", err=True)
         except KeyboardInterrupt:

@@ -319,7 +319,7 @@ def make_plan(source: Catalog, target: Catalog, config: SyncConfig) -> Plan:
             edges.append(
                 Edge(f"{name.name}.{key} (no foreign key)", name, (key,), tenant_name, tenant_pk, False)
             )
-    edges += _declared_edges(target, config, synced_set, edges)
+    edges += _declared_edges(target, config, synced_set, edges, copy_columns)
     if config.detect_history_tables:
         edges += _history_edges(target, synced_set, edges)
 
@@ -573,11 +573,12 @@ def _generic_relations(
 def _history_edges(target: Catalog, synced: set[TableName], edges: list[Edge]) -> list[Edge]:
     """django-simple-history's tables, as declared references: ``<app>_historical<model>``
     (with ``history_id``, ``history_date`` and ``history_type``) holds copies of
-    ``<app>_<model>``'s rows, its primary key in a plain column of the same name and its
-    foreign keys as columns without a constraint (``db_constraint=False``). Each becomes an
-    edge to what the tracked table's column references, between synced tables, so a UAT test
-    tenant's history follows its rows' new ids. Tables named otherwise (a custom
-    ``db_table``) are not found; declare them in ``references``."""
+    ``<app>_<model>``'s rows (the columns both have are of the same types), its primary key in
+    a plain column of the same name and its foreign keys as columns without a constraint
+    (``db_constraint=False``). Each becomes an edge to what the tracked table's column
+    references, between synced tables, so a UAT test tenant's history follows its rows' new
+    ids. Tables named otherwise (a custom ``db_table``, a name cut to 63 characters) are not
+    found; declare them in ``references``."""
     found: list[Edge] = []
     for name in sorted(synced):
         head, marker, tail = name.name.rpartition("_historical")
@@ -590,6 +591,9 @@ def _history_edges(target: Catalog, synced: set[TableName], edges: list[Edge]) -
         if tracked not in synced or not target.tables[tracked].primary_key:
             continue
         model = target.tables[tracked]
+        copies = [(c, model.column(c.name)) for c in history.columns if not c.name.startswith("history_")]
+        if any(theirs is not None and theirs.type != c.type for c, theirs in copies):
+            continue  # a copy has its row's column types: this is some other table
         links = [(model.primary_key, tracked, model.primary_key)]
         links += [
             (fk.columns, fk.ref_table, fk.ref_columns)
@@ -612,11 +616,16 @@ def _history_edges(target: Catalog, synced: set[TableName], edges: list[Edge]) -
 
 
 def _declared_edges(
-    target: Catalog, config: SyncConfig, synced: set[TableName], edges: list[Edge]
+    target: Catalog,
+    config: SyncConfig,
+    synced: set[TableName],
+    edges: list[Edge],
+    copy_columns: dict[TableName, tuple[str, ...]],
 ) -> list[Edge]:
     """The config's ``references``, as edges without a constraint, validated against the
-    target's catalog: both tables synced, the columns there with the referenced columns'
-    types, and the referenced columns a key of their table (a reference names one row)."""
+    catalogs: both tables synced, the columns copied (on both sides, not generated) with the
+    referenced columns' types, and the referenced columns a key of their table (a reference
+    names one row). A reference to a table's own key by that key names itself: refused."""
     declared: list[Edge] = []
     for i, ref in enumerate(config.references):
         key = f"references.{i}"
@@ -647,6 +656,20 @@ def _declared_edges(
                 f"{key}: {len(columns)} column(s) cannot reference "
                 f"{len(ref_columns)} ({', '.join(ref_columns)})"
             )
+        ends_columns = ((f"{key}.columns", child, columns), (f"{key}.ref_columns", parent, ref_columns))
+        for side, table, names in ends_columns:
+            uncopied = [c for c in names if c not in copy_columns[table]]
+            if uncopied:
+                raise SchemaError(
+                    f"{side}: {table}.{', '.join(uncopied)} is generated or only in the target, "
+                    "so the sync does not copy it and cannot follow a reference through it"
+                )
+        pk = parent_table.primary_key or ()
+        if set(ref_columns) == set(pk) and ref_columns != pk:  # in the key's own order
+            pairs = dict(zip(ref_columns, columns, strict=True))
+            ref_columns, columns = pk, tuple(pairs[c] for c in pk)
+        if child == parent and columns == ref_columns:
+            raise ConfigError(f"{key}: {child}.({', '.join(columns)}) cannot reference itself")
         for column, ref_column in zip(columns, ref_columns, strict=True):
             mine = target.tables[child].column(column).type  # type: ignore[union-attr]
             theirs = parent_table.column(ref_column).type  # type: ignore[union-attr]
@@ -664,9 +687,9 @@ def _declared_edges(
             )
         if any(
             e.child == child and e.columns == columns and e.parent == parent and e.ref_columns == ref_columns
-            for e in edges
+            for e in [*edges, *declared]
         ):
-            continue  # a foreign key (or the tenant key) says so already
+            continue  # a foreign key, the tenant key or an earlier declaration says so already
         name = f"{child.name}.{'+'.join(columns)} (declared reference)"
         declared.append(Edge(name, child, columns, parent, ref_columns, False))
     return declared

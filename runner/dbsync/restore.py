@@ -64,6 +64,7 @@ from .backup import (
     DEFAULT_COMPRESSION,
     Backup,
     Manifest,
+    Owner,
     Sealing,
     dump_backup,
     find_backup,
@@ -71,7 +72,7 @@ from .backup import (
     series_for,
     verify_backup,
 )
-from .connect import Connection, Endpoint, connect, timeouts_off
+from .connect import Connection, Endpoint, connect, place_of, timeouts_off
 from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
@@ -132,7 +133,7 @@ class RestoreRun:
         self._sealing: Sealing | None = None  # staging's backup, read back beside the replace
         self._tee: _Tee | None = None
         self._step: str | None = None
-        self._series: list[str] = []
+        self._series: list[tuple[str, Owner]] = []
         self._large_objects = False  # production's dump holds large objects (see _replace)
 
     def run(self) -> Report:
@@ -346,12 +347,14 @@ class RestoreRun:
         staging's own backup, and :meth:`_await_dump` fails the run (as this step's failure)
         before anything is changed when the dump could not start."""
         assert self.src is not None and self.src_id is not None and self.source_ep is not None
+        owner = Owner(place_of(self.src), self.source_ep.description)
         series = self.settings.series
         if series is None:
-            series, moved = series_for(self.settings.store, self.source_ep, "production")
+            port = str(self.src.info.port)
+            series, moved = series_for(self.settings.store, self.source_ep, "production", owner, port)
             if moved:
                 self._warn(moved)
-        self._series.append(series)
+        self._series.append((series, owner))
         assert self._tee is not None
         tee = self._tee
         src_id, source_ep = self.src_id, self.source_ep
@@ -366,6 +369,7 @@ class RestoreRun:
                 kind="production",
                 database={
                     "description": source_ep.description,
+                    "place": owner.place,
                     "dbname": src_id.dbname,
                     "system_identifier": src_id.system_identifier,
                 },
@@ -403,7 +407,7 @@ class RestoreRun:
             self.src.rollback()
         self.report.backup = {
             "store": self.settings.store.url,
-            "series": self._series[0],
+            "series": self._series[0][0],
             "key": self.manifest.dump_key,
             "size": self.manifest.size,
             "sha256": self.manifest.sha256,
@@ -417,7 +421,7 @@ class RestoreRun:
         """Staging's backup, in the replace's own transaction (see session_backup): exactly
         what the restore replaces."""
         assert self.tgt is not None and self.tgt_id is not None
-        series, unsealed = back_up_in_session(
+        series, owner, unsealed = back_up_in_session(
             self._open_session(),
             self.tgt,
             self.settings.store,
@@ -434,7 +438,7 @@ class RestoreRun:
         )
         # pg_dump has exited: replace can take its locks. The read-back runs beside it, and
         # commit waits for it (see _await_target_backup).
-        self._series.append(series)
+        self._series.append((series, owner))
         self.report.target["backup"] = {"series": series}
         self._sealing = Sealing(unsealed, self.report.target["backup"])
 
@@ -685,9 +689,10 @@ class RestoreRun:
         self.session = None
 
     def _retain(self) -> None:
-        for series in self._series:
+        for series, owner in self._series:
             try:
-                prune(self.settings.store, series, self.settings.retain, protect=[self.report.run_id])
+                retain = self.settings.retain
+                prune(self.settings.store, series, retain, protect=[self.report.run_id], owner=owner)
             except DbsyncError as exc:
                 self.report.warnings.append(f"old backups of {series} were not pruned: {exc}")
 

@@ -227,7 +227,7 @@ def _back_up_target(
         )
 
     try:
-        series, unsealed = back_up_in_session(
+        series, owner, unsealed = back_up_in_session(
             session,
             conn,
             store,
@@ -244,7 +244,9 @@ def _back_up_target(
         )
     except BackupFailed as exc:
         raise BackupFailed(f"{exc} (--no-target-backup restores without this backup)") from None
-    return Sealing(unsealed, {"series": series, "folder": unsealed.folder})
+    entry = {"series": series, "folder": unsealed.folder}
+    entry.update(place=owner.place, description=owner.description)  # the retention's owner
+    return Sealing(unsealed, entry)
 
 
 def _load(

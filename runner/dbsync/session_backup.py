@@ -18,8 +18,8 @@ import psycopg
 from psycopg import sql
 
 from . import faults, fingerprint
-from .backup import BackupFailed, UnsealedBackup, dump_backup, series_for
-from .connect import Connection, Endpoint
+from .backup import BackupFailed, Owner, UnsealedBackup, dump_backup, series_for
+from .connect import Connection, Endpoint, place_of
 from .errors import RolledBack
 from .identity import Identity
 from .pgtools import Tool
@@ -43,15 +43,16 @@ def back_up_in_session(
     in_use: Callable[[], RolledBack],
     unchanged: str,
     warn: Callable[[str], None],
-) -> tuple[str, UnsealedBackup]:
+) -> tuple[str, Owner, UnsealedBackup]:
     """Lock writers out in ``session``, then dump ``target`` into series
     ``<dbname>-<host>-<kind>`` (see :func:`backup.series_for`, which ``warn`` is told about
     when it picks another) from the snapshot exported after the locks; ``conn`` (another
-    connection to the target) counts the rows in that snapshot. Returns the series and the
-    dump, not yet sealed. A lock not granted within ``lock_timeout_seconds`` raises
-    ``in_use()``; a psql that stopped meanwhile is named, with ``unchanged`` (``"staging was not
-    changed"``)."""
-    series, moved = series_for(store, target, kind)  # before the locks: it reads the store
+    connection to the target) counts the rows in that snapshot. Returns the series, the owner
+    (for its retention) and the dump, not yet sealed. A lock not granted within
+    ``lock_timeout_seconds`` raises ``in_use()``; a psql that stopped meanwhile is named, with
+    ``unchanged`` (``"staging was not changed"``)."""
+    owner = Owner(place_of(conn), target.description)
+    series, moved = series_for(store, target, kind, owner, str(conn.info.port))  # before the locks
     if moved:
         warn(moved)
     session.send(query("lock_user_tables").as_string() + "\n")
@@ -74,7 +75,7 @@ def back_up_in_session(
             series=series,
             run_id=run_id,
             kind=kind,
-            database={"description": target.description, "dbname": ident.dbname},
+            database={"description": target.description, "place": owner.place, "dbname": ident.dbname},
             server_version=ident.server_version,
             tables=counts,
             snapshot=snapshot,
@@ -88,7 +89,7 @@ def back_up_in_session(
         if "LOCK TABLE" in str(exc):  # --lock-wait-timeout: a lock queued behind ours
             raise in_use() from None
         raise
-    return series, unsealed
+    return series, owner, unsealed
 
 
 def _counts(conn: Connection, snapshot: str, lock_timeout_seconds: float) -> dict[str, int]:

@@ -63,10 +63,10 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from . import faults
-from .backup import DEFAULT_COMPRESSION, BackupFailed, Sealing, dump_backup, prune, series_for
+from .backup import DEFAULT_COMPRESSION, BackupFailed, Owner, Sealing, dump_backup, prune, series_for
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
-from .connect import Connection, Endpoint, connect
+from .connect import Connection, Endpoint, connect, place_of
 from .copy_out import copy_out
 from .errors import ConfigError, DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .fingerprint import table_counts
@@ -266,6 +266,7 @@ class SyncRun:
         self.jobs = jobs
         self.backup = backup
         self._sealing: Sealing | None = None  # the backup, read back beside the run (see _backup)
+        self._series_choice: tuple[str, Owner] = ("", Owner("", ""))  # set by _lock (see _choose_series)
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
         self.source_ep = source
@@ -451,8 +452,23 @@ class SyncRun:
 
     # -- 4. lock -----------------------------------------------------------------------------
 
+    def _choose_series(self) -> tuple[str, Owner]:
+        """The backup's series and its owner, before the lock step takes UAT's locks: the
+        choice may read the store (see backup.series_for)."""
+        assert self.tgt is not None and self.backup is not None
+        owner = Owner(place_of(self.tgt), self.target_ep.description)
+        if self.backup.series is not None:
+            return self.backup.series, owner
+        port = str(self.tgt.info.port)
+        series, moved = series_for(self.backup.store, self.target_ep, "pre-sync", owner, port)
+        if moved:
+            self.report.warnings.append(moved)
+        return series, owner
+
     def _lock(self) -> None:
         assert self.tgt is not None and self.plan is not None
+        if self.backup is not None and not self.dry_run:
+            self._series_choice = self._choose_series()
         tgt = self.tgt
         tgt.autocommit = False
         tgt.isolation_level = IsolationLevel.REPEATABLE_READ
@@ -502,11 +518,7 @@ class SyncRun:
         assert self.tgt is not None and self.backup is not None and self.target_identity is not None
         ident = self.target_identity
         tool = find_tool("pg_dump", server_major(ident.server_version_num))
-        series = self.backup.series
-        if series is None:
-            series, moved = series_for(self.backup.store, self.target_ep, "pre-sync")
-            if moved:
-                self.report.warnings.append(moved)
+        series, owner = self._series_choice
         with self.tgt.cursor() as cur:
             counts = table_counts(cur)
         try:
@@ -519,6 +531,7 @@ class SyncRun:
                 kind="pre-sync",
                 database={
                     "description": self.target_ep.description,
+                    "place": owner.place,
                     "dbname": ident.dbname,
                     "system_identifier": ident.system_identifier,
                 },
@@ -576,6 +589,7 @@ class SyncRun:
                 self.report.backup["series"],
                 self.backup.retain,
                 protect=[self.report.run_id],
+                owner=self._series_choice[1],
             )
         except DbsyncError as exc:
             self.report.warnings.append(f"old backups were not pruned: {exc}")
@@ -1863,7 +1877,7 @@ class SyncRun:
         )
         count = sql.SQL("SELECT count(*) FROM {} AS p WHERE {}")
         collisions = _scalar(cur, count.format(temp(preserved), shared_key))
-        named = self._named_by_production(tp)
+        named = self._named_by_production(cur, tp, i)
         dangling = 0
         if named is not None:
             only_named = sql.SQL("NOT {} AND {}").format(shared_key, named)
@@ -1934,16 +1948,31 @@ class SyncRun:
                 if tp.name in self.state.alias
                 else sql.SQL("NULL")
             )
+            # and past the ids production's rows name without a constraint: a fresh id must not
+            # be one that production's history of a deleted row still names
+            named_top = [
+                sql.SQL("(SELECT max(g.{}) FROM {} AS g)").format(
+                    sql.Identifier(e.columns[0]), self.state.stage_rel[e.child]
+                )
+                for e in plan.edges
+                if not e.constraint and e.parent == tp.name and e.ref_columns == (pk,)
+                if e.child in self.state.stage_rel
+            ]
             top = _scalar(
                 cur,
                 sql.SQL(
                     "SELECT greatest((SELECT max({pk}) FROM {s}), (SELECT max({pk}) FROM {p}), {a})"
                 ).format(pk=sql.Identifier(pk), s=stage, p=temp(preserved), a=aliased),
             )
-            incoming = _scalar(cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), stage))
+            named_max = (
+                _scalar(cur, sql.SQL("SELECT greatest({})").format(sql.SQL(", ").join(named_top)))
+                if named_top
+                else None
+            )
+            incoming = _scalar(cur, sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(pk), stage)) or 0
             limit = INTEGER_RANGES[pk_type]
             moving = int(collisions) + dangling
-            base = max(int(top), int(incoming) + headroom)
+            base = max(int(top), int(incoming) + headroom, int(named_max or 0))
             if base + moving > limit:
                 base = int(top)
             if base + moving > limit:
@@ -2000,37 +2029,49 @@ class SyncRun:
                 return edge.parent
         return None
 
-    def _named_by_production(self, tp: TablePlan) -> sql.Composable | None:
+    def _named_by_production(self, cur: psycopg.Cursor[Any], tp: TablePlan, i: int) -> sql.Composable | None:
         """The condition (over a preserved row ``p``) that a generic reference production's
         copied rows hold names the row's id under ``tp``'s content type: a version or a
         permission of an object production deleted (django-reversion keeps them on purpose).
         Left as it is, that reference would lead to UAT's row with the same id once both are
         in one table; the id counts as production's and the row is re-keyed. None without
         such relations. The same holds for references no constraint holds (a tenant key
-        column without a foreign key, a declared reference): production's rows may name a row
-        it deleted."""
+        column without a foreign key, a declared reference, a history table's copy):
+        production's rows may name a row it deleted.
+
+        The ids are collected first, one semi-join per relation driven by the few preserved
+        rows (a referrer table, a history table above all, may be large and its column
+        unindexed), into a temporary table the condition looks up."""
         assert self.plan is not None
-        exists = [
-            sql.SQL("EXISTS (SELECT 1 FROM {} AS g WHERE {})").format(
-                self.state.stage_rel[g.relation.table], g.match("g", "p")
-            )
+        pk = tp.table.primary_key
+        if not pk:
+            return None
+        preserved = temp(self.state.preserved[tp.name])
+        keys = sql.SQL(", ").join(sql.Identifier("p", c) for c in pk)
+        matches = [
+            (self.state.stage_rel[g.relation.table], g.match("g", "p"))
             for g in self._generic_edges("target")
             if g.parent == tp.name and g.relation.table in self.state.stage_rel
         ]
-        # IN, not EXISTS: under OR it is one hashed scan of the referrers, not one a row
-        exists += [
-            sql.SQL("({}) IN (SELECT {} FROM {} AS g)").format(
-                sql.SQL(", ").join(sql.Identifier("p", c) for c in e.ref_columns),
-                sql.SQL(", ").join(sql.Identifier("g", c) for c in e.columns),
-                self.state.stage_rel[e.child],
-            )
+        matches += [
+            (self.state.stage_rel[e.child], equal("g", e.columns, "p", e.ref_columns))
             for e in self.plan.edges
-            if not e.constraint
-            and e.parent == tp.name
-            and e.ref_columns == tp.table.primary_key
-            and e.child in self.state.stage_rel
+            if not e.constraint and e.parent == tp.name and e.ref_columns == pk
+            if e.child in self.state.stage_rel
         ]
-        return sql.SQL("({})").format(sql.SQL(" OR ").join(exists)) if exists else None
+        if not matches:
+            return None
+        named = f"dbsync_n_{i}"
+        branches = sql.SQL(" UNION ").join(
+            sql.SQL("SELECT {} FROM {} AS p WHERE EXISTS (SELECT 1 FROM {} AS g WHERE {})").format(
+                keys, preserved, stage, match
+            )
+            for stage, match in matches
+        )
+        cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(temp(named), branches))
+        return sql.SQL("({}) IN (SELECT {} FROM {})").format(
+            keys, sql.SQL(", ").join(map(sql.Identifier, pk)), temp(named)
+        )
 
     def _rekey_order(self) -> list[tuple[int, TablePlan]]:
         """The synced tables (with their plan index) in load order, except that a table whose
