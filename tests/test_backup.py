@@ -866,7 +866,7 @@ def test_a_series_two_databases_share_on_purpose_loses_neither_one_s_backups(
     make_db: Any, tmp_path: Path
 ) -> None:
     """An explicit ``--series`` given to two databases: each run's ``--retain 1`` keeps to its
-    own database's backups (the manifests' ``place``, where the connection went)."""
+    own database's backups (the manifests' cluster identifier and database name)."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     store_url = f"file://{tmp_path}/store"
     with namesake(make_db, uat, 2, "uat") as twin:
@@ -874,8 +874,10 @@ def test_a_series_two_databases_share_on_purpose_loses_neither_one_s_backups(
         for target in (uat, twin, uat):
             ok(sync(prod, target, tmp_path, "--backup-store", store_url, "--series", "shared", "--retain", "1")[0])
     assert manifests_by_series(tmp_path / "store") == {"shared": [twin_place, place(uat)]}
-    places = {json.loads(m.read_text())["database"]["place"] for m in (tmp_path / "store").glob(f"*/*/{MANIFEST}")}
-    assert places == {twin_place, place(uat)}
+    identifiers = {
+        json.loads(m.read_text())["database"]["system_identifier"] for m in (tmp_path / "store").glob(f"*/*/{MANIFEST}")
+    }
+    assert len(identifiers) == 2  # the two clusters
 
 
 def test_two_productions_and_two_stagings_of_one_name_keep_their_own_backups(
@@ -917,13 +919,13 @@ def test_two_productions_and_two_stagings_of_one_name_keep_their_own_backups(
     }
 
 
-def test_a_default_series_is_told_apart_by_where_the_connection_went(tmp_path: Path) -> None:
-    """Which database a backup is of: the manifest's ``place`` (host, port and database as
-    libpq used them), else, for manifests written before it, the URL's own description (one
-    database under another role is the same). When the port-qualified series is taken too
-    (names that differ only in characters a series name cannot hold; planted here), the run
-    still uses it: retention keeps to each database's own backups (see the next test)."""
-    from dbsync.backup import Owner, series_for
+def test_a_backup_s_database_is_its_cluster_s_identifier_and_its_name(tmp_path: Path) -> None:
+    """Which database a backup is of: the cluster's system identifier and the database name
+    in its manifest, whatever URL reached it; a manifest without the identifier, by its name
+    and its URL's host:port/dbname (one database under another role is the same). A default
+    series holding another database's backups sends the run to the port-qualified one, even
+    when that is taken too (planted here): retention keeps to each database's own anyway."""
+    from dbsync.backup import Manifest, Owner, series_for
     from dbsync.connect import endpoint
 
     planted = iter(range(100))
@@ -938,18 +940,27 @@ def test_a_default_series_is_told_apart_by_where_the_connection_went(tmp_path: P
 
     store = open_store(f"file://{tmp_path}/store")
     mine = endpoint("target", "postgresql://u@db.example:6432/app")
-    owner = Owner("10.0.0.5:6432/app", mine.description)
+    owner = Owner("7001", "app", mine.description)
     assert series_for(store, mine, "pre-sync", owner, "6432") == ("app-db.example-pre-sync", None)
-    plant("app-db.example-pre-sync", {"description": "v@db.example:6432/app"})  # before "place"
-    plant("app-db.example-pre-sync", {"description": "u@db.example:6432/app", "place": "10.0.0.5:6432/app"})
+    plant("app-db.example-pre-sync", {"description": "v@db.example:6432/app", "dbname": "app"})
+    plant("app-db.example-pre-sync",  # the same cluster, reached another way
+          {"description": "u@10.0.0.5:5432/app", "dbname": "app", "system_identifier": "7001"})
     assert series_for(store, mine, "pre-sync", owner, "6432") == ("app-db.example-pre-sync", None)
-    # The same URL, but the connection went elsewhere (a service file, PGPORT, ...).
-    plant("app-db.example-pre-sync", {"description": "u@db.example:6432/app", "place": "10.0.0.5:7432/app"})
+    plant("app-db.example-pre-sync",  # the same URL, another cluster (a tunnel, a PGPORT, ...)
+          {"description": "u@db.example:6432/app", "dbname": "app", "system_identifier": "7002"})
     series, warning = series_for(store, mine, "pre-sync", owner, "6432")
-    assert series == "app-db.example-6432-pre-sync" and warning and "10.0.0.5:7432/app" in warning
-    plant("app-db.example-6432-pre-sync", {"description": "u@db_example:6432/app"})
+    assert series == "app-db.example-6432-pre-sync" and warning and "db.example:6432/app" in warning
+    plant("app-db.example-6432-pre-sync", {"description": "u@db_example:6432/app", "dbname": "app"})
     series, warning = series_for(store, mine, "pre-sync", owner, "6432")
     assert series == "app-db.example-6432-pre-sync" and warning
+
+    def manifest(database: dict[str, str]) -> Manifest:
+        return Manifest("s", "r", "2026-01-01T00:00:00+00:00", "pre-sync", database, "15", "15", "-Fc", "k", 0, "")
+
+    socket = "(default user)@(local socket):5432/(default database)"  # service=uat and service=qa alike
+    uat = Owner(None, "uat", socket)
+    assert uat.owns(manifest({"description": socket, "dbname": "uat"}))
+    assert not uat.owns(manifest({"description": socket, "dbname": "qa"}))
 
 
 def test_retention_keeps_to_its_own_database_s_backups() -> None:
@@ -960,14 +971,14 @@ def test_retention_keeps_to_its_own_database_s_backups() -> None:
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
 
-    def of(folder: str, place: str, hours: int) -> Backup:
+    def of(folder: str, system_identifier: str, hours: int) -> Backup:
         backup = complete(folder, now - timedelta(hours=hours))
         assert backup.manifest is not None
-        backup.manifest.database["place"] = place
+        backup.manifest.database.update(dbname="app", system_identifier=system_identifier)
         return backup
 
-    mine, theirs = Owner("h:5432/app", "u@h:5432/app"), "h:5433/app"
-    backups = [of("1-a", mine.place, 1), of("2-b", theirs, 2), of("3-c", mine.place, 3), of("4-d", theirs, 4)]
+    mine = Owner("7001", "app", "u@h:5432/app")
+    backups = [of("1-a", "7001", 1), of("2-b", "7002", 2), of("3-c", "7001", 3), of("4-d", "7002", 4)]
     plan = plan_retention(backups, 1, now, owner=mine)
     assert [b.folder for b in plan.delete] == ["s/3-c"]
     assert [b.folder for b in plan_retention(backups, 1, now).delete] == ["s/2-b", "s/3-c", "s/4-d"]

@@ -280,10 +280,10 @@ def test_simple_history_tables_reference_their_model_and_copy_its_keys() -> None
     """``<app>_historical<model>`` with simple-history's columns references ``<app>_<model>``
     by its key column and mirrors its foreign keys (between synced tables); the detection can
     be switched off."""
-    history = Table(
+    history = Table(  # its "file" is text where the model's is varchar(100), as simple-history makes it
         T("apps_orders_historicalorder"),
         tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("tenant_id", "bigint"),
-                                     ("created_by_id", "bigint"), ("history_date", "timestamptz"),
+                                     ("created_by_id", "bigint"), ("file", "text"), ("history_date", "timestamptz"),
                                      ("history_type", "text")]),
         primary_key=("history_id",),
         uniques=(UniqueKey("h_pkey", ("history_id",), True, False),),
@@ -299,14 +299,16 @@ def test_simple_history_tables_reference_their_model_and_copy_its_keys() -> None
         tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("history_date", "timestamptz")]),
         primary_key=("history_id",),
     )
-    stranger = Table(  # simple-history's columns, but its "note" is text: not a copy of orderx
+    stranger = Table(  # simple-history's columns, but only orderx's key of its four: no copy of it
         T("apps_orders_historicalorderx"),
         tuple(col(c, t) for c, t in [("history_id", "integer"), ("id", "bigint"), ("note", "text"),
                                      ("history_date", "timestamptz"), ("history_type", "text")]),
         primary_key=("history_id",),
     )
-    orderx = table("apps_orders_orderx", col("note"))
-    tables = [*BASE_TABLES, history, lines, lookalike, stranger, orderx]
+    orderx = table("apps_orders_orderx", col("tenant_id"), col("total", "numeric"), col("placed_at", "timestamptz"))
+    filed = table("apps_orders_order", col("tenant_id"), col("created_by_id"), col("file", "character varying(100)"))
+    base = [filed if t.name == filed.name else t for t in BASE_TABLES]
+    tables = [*base, history, lines, lookalike, stranger, orderx]
     plan = plan_for(tables=tables)
     found = {(e.columns, str(e.parent), e.constraint) for e in plan.edges if e.child == history.name}
     assert found == {
@@ -350,3 +352,16 @@ def test_a_declared_reference_is_checked_against_what_the_sync_copies() -> None:
     plan = plan_for(tables=tables, config={"references": [swapped]})
     [edge] = [e for e in plan.edges if e.child == audit.name]
     assert (edge.columns, edge.ref_columns) == (("a", "b"), ("a", "b"))
+
+
+def test_a_declaration_that_repeats_a_foreign_key_in_another_column_order_adds_nothing() -> None:
+    pair = replace(
+        table("apps_orders_pair", col("a"), col("b"), pk=None),
+        primary_key=("a", "b"),
+        uniques=(UniqueKey("pair_pkey", ("a", "b"), True, False),),
+    )
+    child = table("apps_orders_child", col("x"), col("y"))
+    key = ForeignKey("child_fk", child.name, ("y", "x"), pair.name, ("b", "a"), True, "a", True)
+    declared = {"references": [{"table": "apps_orders_child", "columns": ["x", "y"], "references": "apps_orders_pair"}]}
+    plan = plan_for(tables=[*BASE_TABLES, pair, child], fks=[*BASE_FKS, key], config=declared)
+    assert [e.name for e in plan.edges if e.child == child.name] == ["child_fk"]

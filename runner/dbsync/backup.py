@@ -133,18 +133,23 @@ def default_series(target: Endpoint, kind: str, *, port: str | None = None) -> s
 
 @dataclass(frozen=True)
 class Owner:
-    """The database a run backs up, as its backups' manifests name it: ``place`` is where the
-    connection really went (``host:port/dbname`` from libpq once connected, so a service
-    file, PG* variables or a default database name cannot make two databases look alike);
-    ``description`` is the URL's own, for manifests written before ``place`` was."""
+    """The database a run backs up, as its backups' manifests name it: the cluster's system
+    identifier and the database's name. No URL spelling, host, port, service file or PG*
+    variable changes them, and two clusters never share an identifier unless one was copied
+    from the other. A manifest written without the identifier is matched by its name and
+    its URL's ``host:port/dbname`` instead."""
 
-    place: str
+    system_identifier: str | None  # None: the role may not read pg_control_system()
+    dbname: str
     description: str
 
     def owns(self, manifest: Manifest) -> bool:
-        if "place" in manifest.database:
-            return bool(manifest.database["place"] == self.place)
-        return _place(str(manifest.database.get("description", ""))) == _place(self.description)
+        database = manifest.database
+        if str(database.get("dbname", self.dbname)) != self.dbname:
+            return False
+        if database.get("system_identifier") is not None and self.system_identifier is not None:
+            return str(database["system_identifier"]) == self.system_identifier
+        return _place(str(database.get("description", ""))) == _place(self.description)
 
 
 def _place(description: str) -> str:
@@ -154,16 +159,17 @@ def _place(description: str) -> str:
 
 
 def _others_in(store: BackupStore, series: str, owner: Owner) -> list[str]:
-    """The other databases whose backups ``series`` holds. Backups without a readable manifest
-    say nothing about their database, and a store that cannot be listed now says nothing at
-    all: retention keeps to the owner's own backups whatever this finds (:func:`prune`)."""
+    """Where the other databases whose backups ``series`` holds are, as their URLs said.
+    Backups without a readable manifest say nothing about their database, and a store that
+    cannot be listed now says nothing at all: retention keeps to the owner's own backups
+    whatever this finds (:func:`prune`)."""
     try:
         backups = list_backups(store, series)
     except StoreError:
         return []
     return sorted(
         {
-            str(b.manifest.database.get("place") or _place(str(b.manifest.database.get("description"))))
+            _place(str(b.manifest.database.get("description")))
             for b in backups
             if b.manifest is not None and not owner.owns(b.manifest)
         }
@@ -193,8 +199,8 @@ def series_for(
         else "stay there all the same (the name is cut to length); retention keeps to its own"
     )
     return own, (
-        f"backup series {series} holds backups of {', '.join(others)} (the same database name "
-        f"on the same host): {owner.place}'s backups {where}"
+        f"backup series {series} holds backups of another database of the same name on the same "
+        f"host ({', '.join(others)}): {_place(owner.description)}'s backups {where}"
     )
 
 

@@ -477,7 +477,8 @@ def backups_restore(
     if isinstance(saved, dict):
         click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")
         try:
-            owner = Owner(saved["place"], saved["description"])
+            owner = summary["target_owner"]
+            assert isinstance(owner, Owner)
             plan = prune(store, saved["series"], retain, protect=[run_id, backup.run_id], owner=owner)
         except DbsyncError as exc:
             click.echo(f"dbsync: warning: old backups of {saved['series']} were not pruned: {exc}", err=True)

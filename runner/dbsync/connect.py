@@ -76,13 +76,6 @@ def endpoint(role: str, conninfo: str) -> Endpoint:
     return Endpoint(role, conninfo, f"{user}@{host}:{port}/{dbname}")
 
 
-def place_of(conn: Connection) -> str:
-    """Where a connection went, as libpq resolved it (URL, service file, PG* variables,
-    defaults): ``host:port/dbname``, the host a name, an address or a socket directory."""
-    info = conn.info
-    return f"{info.host}:{info.port}/{info.dbname}"
-
-
 def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
     """Connect in autocommit mode with the comparable session settings applied."""
     try:

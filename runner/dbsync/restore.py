@@ -72,7 +72,7 @@ from .backup import (
     series_for,
     verify_backup,
 )
-from .connect import Connection, Endpoint, connect, place_of, timeouts_off
+from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
@@ -347,7 +347,7 @@ class RestoreRun:
         staging's own backup, and :meth:`_await_dump` fails the run (as this step's failure)
         before anything is changed when the dump could not start."""
         assert self.src is not None and self.src_id is not None and self.source_ep is not None
-        owner = Owner(place_of(self.src), self.source_ep.description)
+        owner = Owner(self.src_id.system_identifier, self.src_id.dbname, self.source_ep.description)
         series = self.settings.series
         if series is None:
             port = str(self.src.info.port)
@@ -369,7 +369,6 @@ class RestoreRun:
                 kind="production",
                 database={
                     "description": source_ep.description,
-                    "place": owner.place,
                     "dbname": src_id.dbname,
                     "system_identifier": src_id.system_identifier,
                 },

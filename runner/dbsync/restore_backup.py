@@ -34,6 +34,7 @@ from .backup import (
     Backup,
     BackupFailed,
     Manifest,
+    Owner,
     Sealing,
     verify_backup,
 )
@@ -162,10 +163,11 @@ def restore_backup(
         session.begin(f"{timeouts}SET LOCAL lock_timeout = '{int(lock_timeout_seconds * 1000)}ms';\n")
         if target_backup is not None:
             assert pg_dump is not None
-            sealing = _back_up_target(
+            sealing, owner = _back_up_target(
                 store, session, conn, target, ident, pg_dump, target_backup, lock_timeout_seconds, warn
             )
             summary["target_backup"] = sealing.entry
+            summary["target_owner"] = owner  # whose backups the series' retention may prune
         conn.close()
         faults.checkpoint("backups-restore.replace")
         session.send(lock)
@@ -216,7 +218,7 @@ def _back_up_target(
     settings: TargetBackup,
     lock_timeout_seconds: float,
     warn: Callable[[str], None],
-) -> Sealing:
+) -> tuple[Sealing, Owner]:
     """The target's backup inside the restore's transaction (see session_backup), being
     sealed on a thread."""
 
@@ -244,9 +246,7 @@ def _back_up_target(
         )
     except BackupFailed as exc:
         raise BackupFailed(f"{exc} (--no-target-backup restores without this backup)") from None
-    entry = {"series": series, "folder": unsealed.folder}
-    entry.update(place=owner.place, description=owner.description)  # the retention's owner
-    return Sealing(unsealed, entry)
+    return Sealing(unsealed, {"series": series, "folder": unsealed.folder}), owner
 
 
 def _load(

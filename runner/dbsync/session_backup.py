@@ -19,7 +19,7 @@ from psycopg import sql
 
 from . import faults, fingerprint
 from .backup import BackupFailed, Owner, UnsealedBackup, dump_backup, series_for
-from .connect import Connection, Endpoint, place_of
+from .connect import Connection, Endpoint
 from .errors import RolledBack
 from .identity import Identity
 from .pgtools import Tool
@@ -51,7 +51,7 @@ def back_up_in_session(
     (for its retention) and the dump, not yet sealed. A lock not granted within
     ``lock_timeout_seconds`` raises ``in_use()``; a psql that stopped meanwhile is named, with
     ``unchanged`` (``"staging was not changed"``)."""
-    owner = Owner(place_of(conn), target.description)
+    owner = Owner(ident.system_identifier, ident.dbname, target.description)
     series, moved = series_for(store, target, kind, owner, str(conn.info.port))  # before the locks
     if moved:
         warn(moved)
@@ -75,7 +75,11 @@ def back_up_in_session(
             series=series,
             run_id=run_id,
             kind=kind,
-            database={"description": target.description, "place": owner.place, "dbname": ident.dbname},
+            database={
+                "description": target.description,
+                "dbname": ident.dbname,
+                "system_identifier": ident.system_identifier,
+            },
             server_version=ident.server_version,
             tables=counts,
             snapshot=snapshot,

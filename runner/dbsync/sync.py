@@ -66,7 +66,7 @@ from . import faults
 from .backup import DEFAULT_COMPRESSION, BackupFailed, Owner, Sealing, dump_backup, prune, series_for
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .config import SyncConfig
-from .connect import Connection, Endpoint, connect, place_of
+from .connect import Connection, Endpoint, connect
 from .copy_out import copy_out
 from .errors import ConfigError, DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .fingerprint import table_counts
@@ -266,7 +266,7 @@ class SyncRun:
         self.jobs = jobs
         self.backup = backup
         self._sealing: Sealing | None = None  # the backup, read back beside the run (see _backup)
-        self._series_choice: tuple[str, Owner] = ("", Owner("", ""))  # set by _lock (see _choose_series)
+        self._series_choice: tuple[str, Owner] = ("", Owner("", "", ""))  # set by _lock (see _choose_series)
         self.target_snapshot: str | None = None
         self.target_identity: Identity | None = None
         self.source_ep = source
@@ -456,7 +456,9 @@ class SyncRun:
         """The backup's series and its owner, before the lock step takes UAT's locks: the
         choice may read the store (see backup.series_for)."""
         assert self.tgt is not None and self.backup is not None
-        owner = Owner(place_of(self.tgt), self.target_ep.description)
+        ident = self.target_identity
+        assert ident is not None
+        owner = Owner(ident.system_identifier, ident.dbname, self.target_ep.description)
         if self.backup.series is not None:
             return self.backup.series, owner
         port = str(self.tgt.info.port)
@@ -518,7 +520,7 @@ class SyncRun:
         assert self.tgt is not None and self.backup is not None and self.target_identity is not None
         ident = self.target_identity
         tool = find_tool("pg_dump", server_major(ident.server_version_num))
-        series, owner = self._series_choice
+        series = self._series_choice[0]
         with self.tgt.cursor() as cur:
             counts = table_counts(cur)
         try:
@@ -531,7 +533,6 @@ class SyncRun:
                 kind="pre-sync",
                 database={
                     "description": self.target_ep.description,
-                    "place": owner.place,
                     "dbname": ident.dbname,
                     "system_identifier": ident.system_identifier,
                 },
