@@ -43,6 +43,15 @@ ORDER BY 1, 2, 3, 4
 """
 
 
+def sync_with(prod: str, uat: str, tmp_path: Path, config: str) -> dict[str, Any]:
+    """A sync with this config text that must commit; its report."""
+    path = tmp_path / f"config-{len(list(tmp_path.glob('config-*')))}.toml"
+    path.write_text(config)
+    proc, report = sync(prod, uat, tmp_path, "--config", str(path))
+    ok(proc)
+    return report
+
+
 def uat_test_order_id_production_lacks(prod: str, uat: str) -> int:
     """The id of a UAT test-tenant order that production has no order with (made so when
     every one collides)."""
@@ -103,11 +112,7 @@ def test_a_declared_reference_scopes_rows_and_follows_re_keys(make_db: Any, tmp_
     uat_test_audits = rows(uat, AUDITS, (True,))
     prod_real_audits = rows(prod, AUDITS, (False,))
     assert uat_test_audits and prod_real_audits
-    config = tmp_path / "refs.toml"
-    config.write_text(f'load = "{load}"\n{DECLARED}')
-
-    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
-    ok(proc)
+    report = sync_with(prod, uat, tmp_path, f'load = "{load}"\n{DECLARED}')
     # UAT's test tenants keep their notes, on the same orders, whatever ids those orders got.
     assert rows(uat, AUDITS, (True,)) == uat_test_audits
     # Real tenants' notes are production's; production's test tenants' notes stayed behind.
@@ -205,6 +210,17 @@ ORDER BY 1, 2, 3, 4, 5, 6
 """
 
 
+def history_of_a_deleted_order(prod: str, order_id: int) -> None:
+    """Production's history row ('-') of an order ``order_id`` of a real tenant that it no
+    longer has."""
+    execute(
+        prod,
+        "INSERT INTO apps_orders_historicalorder (id, tenant_id, customer_id, total, history_date, history_type) "
+        f"SELECT {order_id}, tenant_id, customer_id, 1.00, now(), '-' FROM apps_orders_order "
+        f"WHERE tenant_id = (SELECT min(id) FROM apps_tenants_tenant t WHERE NOT t.{TEST_TENANTS}) LIMIT 1",
+    )
+
+
 @pytest.mark.parametrize("detect", [True, False])
 def test_simple_history_rows_follow_their_rows_without_configuration(
     make_db: Any, tmp_path: Path, detect: bool
@@ -219,20 +235,11 @@ def test_simple_history_rows_follow_their_rows_without_configuration(
     orphan = uat_test_order_id_production_lacks(prod, uat)
     # (if that renumbered a UAT order, its history row follows it)
     execute(uat, f"UPDATE apps_orders_historicalorder SET id = {orphan} WHERE id NOT IN (SELECT id FROM apps_orders_order)")
-    execute(
-        prod,
-        "INSERT INTO apps_orders_historicalorder (id, tenant_id, customer_id, total, history_date, history_type) "
-        f"SELECT {orphan}, tenant_id, customer_id, 1.00, now(), '-' FROM apps_orders_order o "
-        f"WHERE tenant_id = (SELECT min(id) FROM apps_tenants_tenant t WHERE NOT t.{TEST_TENANTS}) LIMIT 1",
-    )
+    history_of_a_deleted_order(prod, orphan)
     uat_test_history = rows(uat, HISTORIES, (True,))
     prod_real_history = rows(prod, HISTORIES, (False,))
     assert uat_test_history and prod_real_history
-    config = tmp_path / "history.toml"
-    config.write_text(f"detect_history_tables = {str(detect).lower()}\n")
-
-    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
-    ok(proc)
+    report = sync_with(prod, uat, tmp_path, f"detect_history_tables = {str(detect).lower()}\n")
     rekeyed = {r["table"] for r in report["rekeys"]}
     assert {"apps_orders_order", "apps_customers_customer"} <= rekeyed
     if not detect:  # UAT's test order keeps the id, and so gets production's deleted order's history
@@ -270,13 +277,13 @@ def test_a_declared_reference_between_global_tables_keeps_what_kept_rows_name(
     """
     before = rows(uat, featured)
     assert before == [("uat-regression", "UAT-FIX-C", "UAT fixture: featured")]
-    config = tmp_path / "refs.toml"
-    config.write_text(
+    report = sync_with(
+        prod,
+        uat,
+        tmp_path,
         '[[references]]\ntable = "apps_catalog_tag"\ncolumns = ["featured_product_id"]\n'
-        'references = "apps_catalog_product"\n'
+        'references = "apps_catalog_product"\n',
     )
-    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
-    ok(proc)
     order = [t["table"] for t in report["tables"]]  # the load order: this test's premise
     assert order.index("apps_catalog_tag") < order.index("apps_catalog_product")
     assert rows(uat, featured) == before
@@ -293,16 +300,8 @@ def test_fresh_ids_pass_the_ids_production_s_history_names(make_db: Any, tmp_pat
     in_use = "SELECT max(o.id) FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id"
     top = max(rows(prod, in_use)[0][0], rows(uat, f"{in_use} WHERE t.{TEST_TENANTS}")[0][0])
     named = top + 1
-    execute(
-        prod,
-        "INSERT INTO apps_orders_historicalorder (id, tenant_id, customer_id, total, history_date, history_type) "
-        f"SELECT {named}, tenant_id, customer_id, 1.00, now(), '-' FROM apps_orders_order "
-        f"WHERE tenant_id = (SELECT min(id) FROM apps_tenants_tenant t WHERE NOT t.{TEST_TENANTS}) LIMIT 1",
-    )
-    config = tmp_path / "tight.toml"
-    config.write_text("sequence_headroom = 0\n")
-    proc, report = sync(prod, uat, tmp_path, "--config", str(config))
-    ok(proc)
+    history_of_a_deleted_order(prod, named)
+    report = sync_with(prod, uat, tmp_path, "sequence_headroom = 0\n")
     [orders] = [r for r in report["rekeys"] if r["table"] == "apps_orders_order"]
     assert min(new for _, new in orders["ids"]) == named + 1
     assert rows(uat, f"SELECT count(*) FROM apps_orders_order WHERE id = {named}") == [(0,)]

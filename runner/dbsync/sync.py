@@ -1955,9 +1955,7 @@ class SyncRun:
                 sql.SQL("(SELECT max(g.{}) FROM {} AS g)").format(
                     sql.Identifier(e.columns[0]), self.state.stage_rel[e.child]
                 )
-                for e in plan.edges
-                if not e.constraint and e.parent == tp.name and e.ref_columns == (pk,)
-                if e.child in self.state.stage_rel
+                for e in self._unconstrained_referrers(tp)
             ]
             top = _scalar(
                 cur,
@@ -2030,6 +2028,18 @@ class SyncRun:
                 return edge.parent
         return None
 
+    def _unconstrained_referrers(self, tp: TablePlan) -> list[Edge]:
+        """The edges without a constraint (a tenant key column without a foreign key, a
+        declared reference, a history table's copy) that reference ``tp``'s primary key from a
+        loaded table: production's rows may name ids through them that it no longer has."""
+        assert self.plan is not None
+        return [
+            e
+            for e in self.plan.edges
+            if not e.constraint and e.parent == tp.name and e.ref_columns == tp.table.primary_key
+            if e.child in self.state.stage_rel
+        ]
+
     def _named_by_production(self, cur: psycopg.Cursor[Any], tp: TablePlan, i: int) -> sql.Composable | None:
         """The condition (over a preserved row ``p``) that a generic reference production's
         copied rows hold names the row's id under ``tp``'s content type: a version or a
@@ -2056,9 +2066,7 @@ class SyncRun:
         ]
         matches += [
             (self.state.stage_rel[e.child], equal("g", e.columns, "p", e.ref_columns))
-            for e in self.plan.edges
-            if not e.constraint and e.parent == tp.name and e.ref_columns == pk
-            if e.child in self.state.stage_rel
+            for e in self._unconstrained_referrers(tp)
         ]
         if not matches:
             return None
