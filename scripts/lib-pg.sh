@@ -59,6 +59,19 @@ sshd_ensure_installed() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server
 }
 
+# zstd's command line: the README's restore of a backup by hand, which the tests run too.
+zstd_ensure_installed() {
+    command -v zstd >/dev/null && return 0
+    echo "zstd not found: installing Debian's zstd package" >&2
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "need root or sudo to install zstd" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zstd
+}
+
 # The OS user that runs the server: empty when we are not root.
 pg_os_user() {
     [[ $(id -u) -eq 0 ]] || return 0

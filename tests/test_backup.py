@@ -7,6 +7,7 @@ the machine, a folder store, and moto's standalone S3 server on loopback (``test
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -60,30 +61,31 @@ def test_sync_backs_up_the_target_first_and_the_dump_restores_with_plain_pg_rest
     assert entry["complete"] and entry["series"] == "uat-daily" and entry["run_id"] == report["run_id"]
     folder = tmp_path / "store" / entry["folder"]
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert manifest["kind"] == "pre-sync" and manifest["size"] == (folder / "dump.pgdump").stat().st_size
+    stored = folder / "dump.pgdump.zst"
+    assert manifest["kind"] == "pre-sync" and manifest["size"] == stored.stat().st_size
+    assert manifest["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert entry["size"] == manifest["size"] == report["backup"]["size"]  # one figure everywhere
     # The manifest's counts are the target's as it was before the sync changed it.
     assert manifest["tables"]["public.apps_orders_order"] == before.row_counts["public.apps_orders_order"]
     assert manifest["tables"]["public.auth_user"] == before.row_counts["public.auth_user"]
     assert "postgres-pw" not in json.dumps(manifest)
-    # pg_dump was told the default level, and the manifest says which.
-    assert manifest["format"] == "pg_dump custom (-Fc) --compress=1"
-    assert dump_header(folder / "dump.pgdump")["Compression"] == "1"
-    # Plain pg_restore, no dbsync: the dump reproduces the target as it was.
+    # By default pg_dump compresses nothing and dbsync stores its archive in a zstd frame; the
+    # manifest says so and holds the archive's own hash, as zstd's command line unpacks it.
+    assert manifest["format"] == "pg_dump custom (-Fc) --compress=0 | zstd -1"
+    assert manifest["compression"] == "zstd"
+    archive = tmp_path / "archive.pgdump"
+    subprocess.run(["zstd", "-q", "-d", str(stored), "-o", str(archive)], check=True)
+    assert manifest["content_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert dump_header(archive)["Compression"] == "0"
+    assert stored.stat().st_size < archive.stat().st_size / 2
+    # zstd and plain pg_restore, no dbsync, as the README says: the dump reproduces the target.
     cluster = make_db(2, "empty").cluster
     cluster.create_database(f"plain_restore_{os.getpid()}")
     scratch = cluster.url(f"plain_restore_{os.getpid()}")
     pg_restore = find_tool("pg_restore", 15)
     subprocess.run(
-        [
-            pg_restore.path,
-            "--no-owner",
-            "--no-privileges",
-            "--single-transaction",
-            "-d",
-            scratch,
-            str(folder / "dump.pgdump"),
-        ],
+        ["bash", "-o", "pipefail", "-c", 'zstd -dc "$1" | "$2" --no-owner --no-privileges --single-transaction -d "$3"',
+         "-", str(stored), pg_restore.path, scratch],
         check=True,
         capture_output=True,
     )
@@ -101,7 +103,7 @@ def test_backup_to_s3(make_db: Any, tmp_path: Path, s3_server: Any) -> None:
     proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env=s3_server.env())
     ok(proc)
     keys = sorted(o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"])
-    assert [k.rsplit("/", 1)[-1] for k in keys] == ["dump.pgdump", "manifest.json"]
+    assert [k.rsplit("/", 1)[-1] for k in keys] == ["dump.pgdump.zst", "manifest.json"]
     assert all(k.startswith("nightly/") for k in keys)
     assert report["backup"]["store"].startswith(f"s3://{bucket}/nightly")
     verify = dbsync("backups", "verify", "--backup-store", store_url, "latest", env=s3_server.env())
@@ -173,15 +175,53 @@ def test_corrupted_backup_fails_verify_and_restore(make_db: Any, tmp_path: Path)
     store_url = f"file://{tmp_path}/store"
     ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
     [entry] = backups_in(store_url)
-    dump = tmp_path / "store" / entry["folder"] / "dump.pgdump"
-    data = bytearray(dump.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    dump.write_bytes(bytes(data))
+    dump = tmp_path / "store" / entry["folder"] / "dump.pgdump.zst"
+    corrupt(dump)
     verify = dbsync("backups", "verify", "--backup-store", store_url, entry["run_id"])
     assert verify.returncode == 6 and "corrupt" in verify.stderr
     before = snapshot(uat)
     restore = dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, entry["run_id"])
     assert restore.returncode == 6
+    assert snapshot(uat).checksum == before.checksum
+
+
+def restamp(folder: Path, dump: Path) -> None:
+    """Make the manifest agree with the stored object again, as a damage that happened before
+    the upload (or a manifest rewritten by hand) would: only the archive's checks are left."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["size"] = dump.stat().st_size
+    manifest["sha256"] = hashlib.sha256(dump.read_bytes()).hexdigest()
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut"])
+def test_a_damaged_zstd_frame_is_caught_by_the_archive_s_own_checks(
+    make_db: Any, tmp_path: Path, damage: str
+) -> None:
+    """The stored object's sha256 catches damage after the upload. Damage its manifest agrees
+    with is caught inside the frame: a flipped byte by zstd's content checksum or its decoding,
+    a frame cut short (which zstd's streaming reader lets through) by the archive's sha256 in
+    the manifest. verify and backups restore both refuse it (exit 6) and the target is not
+    changed. (Bytes after a whole frame leave the archive intact; only the object's sha256,
+    checked above, notices them.)"""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    store_url = f"file://{tmp_path}/store"
+    ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
+    [entry] = backups_in(store_url)
+    folder = tmp_path / "store" / entry["folder"]
+    dump = folder / "dump.pgdump.zst"
+    data = dump.read_bytes()
+    if damage == "flipped":
+        corrupt(dump)
+    else:
+        dump.write_bytes(data[: len(data) - 200])
+    restamp(folder, dump)
+    verify = dbsync("backups", "verify", "--backup-store", store_url, entry["run_id"])
+    assert verify.returncode == 6 and "Traceback" not in verify.stderr, verify.stderr
+    assert "corrupt" in verify.stderr or "damaged" in verify.stderr
+    before = snapshot(uat)
+    restore = dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, entry["run_id"])
+    assert restore.returncode == 6 and "Traceback" not in restore.stderr, restore.stderr
     assert snapshot(uat).checksum == before.checksum
 
 
@@ -442,27 +482,42 @@ def test_unusable_store_is_bad_input_before_anything_changes(
 def test_compression_level_reaches_pg_dump_and_a_bad_one_changes_nothing(
     make_db: Any, tmp_path: Path
 ) -> None:
-    """--compress (or DBSYNC_COMPRESS) sets pg_dump's level: the archive's header says so and
-    it still restores. A level outside 0-9 is bad input (exit 2) before anything happens."""
+    """--compress (or DBSYNC_COMPRESS): a level 0-9 is pg_dump's own zlib, stored as a plain
+    dump.pgdump (the archive's header says so); zstd:N is dbsync's frame at that level. Every
+    one restores with backups restore. Anything else is bad input (exit 2) before anything
+    happens."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(uat)
-    store_url = f"file://{tmp_path}/bad"
-    proc, _ = sync(prod, uat, tmp_path, "--backup-store", store_url, "--compress", "10")
-    assert proc.returncode == 2 and "--compress" in proc.stderr and "Traceback" not in proc.stderr
-    assert snapshot(uat) == before and not (tmp_path / "bad").exists()
+    for bad in ("10", "zstd:20", "lz4"):
+        store_url = f"file://{tmp_path}/bad"
+        proc, _ = sync(prod, uat, tmp_path, "--backup-store", store_url, "--compress", bad)
+        assert proc.returncode == 2 and "--compress" in proc.stderr and "Traceback" not in proc.stderr
+        assert snapshot(uat) == before and not (tmp_path / "bad").exists()
     ok(sync(prod, uat, tmp_path, "--no-backup")[0])  # from here on, each run backs up the same data
+    synced = snapshot(uat)
     sizes = {}
-    for level in ("0", "9"):
-        store_url = f"file://{tmp_path}/z{level}"
+    for level in ("0", "9", "zstd:1", "zstd:19"):
+        store_url = f"file://{tmp_path}/{level.replace(':', '')}"
         proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env={"DBSYNC_COMPRESS": level})
         ok(proc)
         [entry] = backups_in(store_url)
-        folder = tmp_path / f"z{level}" / entry["folder"]
-        assert dump_header(folder / "dump.pgdump")["Compression"] == level
-        assert json.loads((folder / MANIFEST).read_text())["format"].endswith(f"--compress={level}")
+        folder = tmp_path / level.replace(":", "") / entry["folder"]
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if level.isdigit():
+            assert dump_header(folder / "dump.pgdump")["Compression"] == level
+            assert manifest["format"].endswith(f"--compress={level}") and manifest["compression"] is None
+        else:
+            assert (folder / "dump.pgdump.zst").exists() and not (folder / "dump.pgdump").exists()
+            assert manifest["format"].endswith(f"--compress=0 | zstd -{level[5:]}")
         sizes[level] = report["backup"]["size"]
-    # The same synced data dumped twice: level 9 is smaller than none at all.
-    assert sizes["9"] < sizes["0"]
+        # Each restores the synced data (a sync of the same data changes nothing in it).
+        execute(uat, "UPDATE apps_catalog_tag SET name = name || ' (changed)'")
+        ok(dbsync("backups", "restore", "--backup-store", store_url, "--target", uat, "--no-target-backup",
+                  "--keep-owners", entry["run_id"]))
+        assert snapshot(uat).checksum == synced.checksum
+    # The same synced data dumped four times: level 9 is smaller than none at all, and zstd's
+    # levels order the same way.
+    assert sizes["9"] < sizes["0"] and sizes["zstd:19"] <= sizes["zstd:1"] < sizes["0"]
 
 
 def corrupt(path: Path) -> None:
@@ -550,7 +605,7 @@ def test_backup_is_read_back_beside_the_sync_and_gates_its_commit(make_db: Any, 
         lambda env: sync(prod, uat, tmp_path, "--backup-store", store_url, env=env), "backup.check", tmp_path
     )
     wait_for_exclusive_lock(uat, "apps_orders_order", thread)
-    [dump] = list((tmp_path / "store").rglob("dump.pgdump"))
+    [dump] = list((tmp_path / "store").rglob("dump.pgdump.zst"))
     corrupt(dump)
     release.touch()
     thread.join(300)
@@ -763,7 +818,7 @@ def test_backups_restore_whose_target_backup_reads_back_wrong_commits_nothing(
     args = ("backups", "restore", "--backup-store", store_url, "--target", uat, run_id)
     thread, release, result = run_paused(lambda env: dbsync(*args, env=env), "target-backup.check", tmp_path)
     wait_for_exclusive_lock(uat, "apps_orders_order", thread)
-    [saved] = [p for p in (tmp_path / "store").rglob("dump.pgdump") if "pre-backups-restore" in str(p)]
+    [saved] = [p for p in (tmp_path / "store").rglob("dump.pgdump.zst") if "pre-backups-restore" in str(p)]
     corrupt(saved)
     release.touch()
     thread.join(300)

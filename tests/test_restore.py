@@ -4,6 +4,7 @@ exactly as it was. Checked with the independent checksums of ``tests.checksum``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -174,6 +175,42 @@ def test_restore_from_a_stored_backup_with_production_stopped(make_db: Any, tmp_
     assert report["source"]["backup"].startswith(series)
     after = snapshot(staging)
     assert after.tables == expected.tables and after.sequences == expected.sequences
+
+
+@pytest.mark.parametrize("compress", ["zstd", "1"])
+def test_restore_from_a_stored_backup_of_either_layout_and_a_damaged_frame(
+    make_db: Any, tmp_path: Path, compress: str
+) -> None:
+    """A production backup restores with --from-backup whether dbsync compressed it (zstd) or
+    pg_dump did (a level 0-9, and every backup taken before zstd). A zstd frame damaged in a
+    way its manifest agrees with (a byte flipped before the upload, say) fails the archive's
+    checks while it streams: exit 6, staging unchanged."""
+    prod, staging = make_db(0, "prod"), make_db(2, "uat")
+    ok(restore(make_db(1, "uat"), tmp_path, "--compress", compress, source=prod)[0])
+    [backup] = [b for b in json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    ) if b["series"].endswith("-production")]
+    folder = tmp_path / "store" / backup["folder"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    dump = folder / ("dump.pgdump.zst" if compress == "zstd" else "dump.pgdump")
+    assert manifest["dump_key"].endswith(dump.name)
+    assert manifest["compression"] == ("zstd" if compress == "zstd" else None)
+    proc, _ = restore(staging, tmp_path, "--from-backup", backup["folder"])
+    ok(proc)
+    assert snapshot(staging).tables == snapshot(prod).tables
+    if compress != "zstd":
+        return
+    execute(staging, "UPDATE apps_catalog_tag SET name = name || ' (staging)'")
+    before = snapshot(staging)
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    manifest.update(size=len(data), sha256=hashlib.sha256(bytes(data)).hexdigest())
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    proc, _ = restore(staging, tmp_path, "--from-backup", backup["folder"])
+    assert proc.returncode == 6 and "Traceback" not in proc.stderr, proc.stderr
+    assert "damaged" in proc.stderr or "corrupt" in proc.stderr
+    assert snapshot(staging).checksum == before.checksum
 
 
 def test_latest_backup_of_a_store_shared_by_two_databases_needs_a_series(
@@ -394,7 +431,7 @@ def test_a_backup_fingerprinted_with_md5_by_an_older_dbsync_is_verified_with_md5
     manifest_path = tmp_path / "store" / folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     assert manifest["fingerprint"]["digest"] == "hashtextextended"
-    assert manifest["format"] == "pg_dump custom (-Fc) --compress=1 --no-owner --no-privileges"
+    assert manifest["format"] == "pg_dump custom (-Fc) --compress=0 --no-owner --no-privileges | zstd -1"
     with psycopg.connect(prod) as conn:
         old = fingerprint.take(conn, digest="md5").to_json()
     del old["digest"]  # as an older dbsync wrote it
@@ -549,7 +586,7 @@ def test_staging_backup_is_read_back_beside_the_replace_and_gates_its_commit(
         lambda env: restore(staging, tmp_path, source=prod, env=env), "target-backup.check", tmp_path
     )
     wait_for_exclusive_lock(staging, "apps_orders_order", thread)
-    [dump] = [p for p in (tmp_path / "store").rglob("dump.pgdump") if "-pre-restore/" in str(p)]
+    [dump] = [p for p in (tmp_path / "store").rglob("dump.pgdump.zst") if "-pre-restore/" in str(p)]
     corrupt(dump)
     release.touch()
     thread.join(300)

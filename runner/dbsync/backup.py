@@ -1,15 +1,17 @@
 """Backups: a verified ``pg_dump -Fc`` streamed into a store, a manifest written last, retention.
 
-Layout in a store: ``<series>/<stamp>-<run id>/dump.pgdump`` and, next to it, ``manifest.json``.
+Layout in a store: ``<series>/<stamp>-<run id>/dump.pgdump.zst`` (an uncompressed pg_dump
+archive in one zstd frame, see :mod:`dbsync.compression`; ``dump.pgdump``, pg_dump's own zlib,
+with ``--compress 0``-``9`` and in backups taken before zstd) and, next to it, ``manifest.json``.
 A backup exists only once its manifest exists; the manifest is written after the dump has been
 uploaded, read back and re-hashed (the whole object, streamed: an S3 ETag is no content hash
 for multipart uploads, and a size check alone misses corruption). Retention counts complete
 backups only, orders them by the manifest's ``created_at`` (never by key name), and deletes a
 backup's data before its manifest so an interrupted prune can simply run again.
 
-Every backup restores with plain PostgreSQL tools, no dbsync needed::
+Every backup restores with plain PostgreSQL tools and zstd, no dbsync needed::
 
-    pg_restore --clean --if-exists --single-transaction -d "$TARGET_URL" dump.pgdump
+    zstd -dc dump.pgdump.zst | pg_restore --clean --if-exists --single-transaction -d "$TARGET_URL"
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import faults
 from .background import Background
+from .compression import DEFAULT, ZSTD, Compression, compress, decompress
 from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
@@ -63,6 +66,15 @@ class Manifest:
     tables: dict[str, int] = field(default_factory=dict)
     fingerprint: dict[str, Any] | None = None  # production backups: what a restore must reproduce
     format_version: int = 1
+    # "zstd": the stored object is pg_dump's archive in a zstd frame; None: the archive itself.
+    compression: str | None = None
+    content_sha256: str | None = None  # the archive's sha256 inside the frame (zstd only)
+
+    @property
+    def archive_sha256(self) -> str:
+        """The sha256 of the pg_dump archive pg_restore reads (``sha256`` is the stored
+        object's)."""
+        return self.content_sha256 or self.sha256
 
     def to_bytes(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
@@ -210,12 +222,12 @@ def folder_for(series: str, run_id: str, now: datetime) -> str:
 
 # -- taking a backup ----------------------------------------------------------------------------
 
-#: pg_dump's zlib level for the backups. Its own default for -Fc is 6, which costs about four
-#: times the CPU of level 1 for a dump about a fifth smaller (measured: 2.0 s against 0.5 s of
-#: pg_dump CPU for the benchmark's 250 MB production). The dump runs on the droplet beside the
-#: load (the restore feeds the same bytes to pg_restore), so that CPU is wall time; storage
-#: of seven copies in Spaces is the cheaper side of the trade. ``--compress`` changes it.
-DEFAULT_COMPRESSION = 1
+#: How backups are compressed (see :mod:`dbsync.compression`): pg_dump writes its archive
+#: uncompressed and dbsync stores it in a zstd frame, level 1. pg_dump's own zlib, even at
+#: level 1, cost three times the CPU inside pg_dump's one loop, and pg_restore more to inflate
+#: it; the dump runs on the droplet beside the load (the restore feeds the same bytes to
+#: pg_restore), so that CPU is wall time. ``--compress`` changes it.
+DEFAULT_COMPRESSION = DEFAULT
 
 
 def _pg_dump_stream(
@@ -314,7 +326,7 @@ def dump_backup(
     now: datetime | None = None,
     fingerprint: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     tap: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
-    compression: int = DEFAULT_COMPRESSION,
+    compression: Compression = DEFAULT_COMPRESSION,
     step: str = "backup",
     lock_wait_seconds: float | None = None,
 ) -> UnsealedBackup:
@@ -324,19 +336,32 @@ def dump_backup(
     locks and snapshot are no longer held by the dump.
 
     ``tap`` wraps the dump's chunk stream on its way to the store (a restore feeds the same
-    bytes to pg_restore as they are uploaded; raising in it aborts the upload). ``tables`` and
+    bytes to pg_restore as they are uploaded; raising in it aborts the upload). It sees
+    pg_dump's archive itself, before dbsync's zstd compresses it for the store. ``tables`` and
     ``fingerprint`` may be functions: they are called when the backup is sealed, so that they
-    can be computed alongside the dump. ``compression`` is pg_dump's zlib level (see
-    DEFAULT_COMPRESSION). ``step`` names the fault checkpoints ``<step>.stream``, hit once the
-    dump streams, and ``<step>.check``, before the read-back (two backups of one restore run at
-    once). ``lock_wait_seconds``: see :func:`_pg_dump_stream`."""
-    if not 0 <= compression <= 9:
-        raise ValueError(f"compression level {compression} is not 0 to 9")
+    can be computed alongside the dump. ``compression``: see DEFAULT_COMPRESSION. ``step``
+    names the fault checkpoints ``<step>.stream``, hit once the dump streams, and
+    ``<step>.check``, before the read-back (two backups of one restore run at once).
+    ``lock_wait_seconds``: see :func:`_pg_dump_stream`."""
     created = now or datetime.now(UTC)
     folder = folder_for(series, run_id, created)
     options = list(dump_options)
-    stream = _pg_dump_stream(tool, conninfo, snapshot, options, compression, step, lock_wait_seconds)
-    written = store.put_stream(f"{folder}/{DUMP}", tap(stream) if tap is not None else stream)
+    stream = _pg_dump_stream(
+        tool, conninfo, snapshot, options, compression.pg_dump_level, step, lock_wait_seconds
+    )
+    archive = hashlib.sha256()
+
+    def hashed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            archive.update(chunk)
+            yield chunk
+
+    raw = hashed(stream)
+    if tap is not None:
+        raw = tap(raw)
+    stored = compress(raw, compression.level) if compression.wrapped else raw
+    written = store.put_stream(f"{folder}/{DUMP}{compression.suffix}", stored)
+    pg_dump_format = " ".join(["pg_dump custom (-Fc)", f"--compress={compression.pg_dump_level}", *options])
 
     def manifest() -> Manifest:
         return Manifest(
@@ -347,12 +372,14 @@ def dump_backup(
             database=database,
             server_version=server_version,
             pg_dump=f"{tool.version} ({tool.path})",
-            format=" ".join(["pg_dump custom (-Fc)", f"--compress={compression}", *options]),
+            format=pg_dump_format + (f" | zstd -{compression.level}" if compression.wrapped else ""),
             dump_key=written.key,
             size=written.size,
             sha256=written.sha256,
             tables=tables() if callable(tables) else tables,
             fingerprint=fingerprint() if callable(fingerprint) else fingerprint,
+            compression=ZSTD if compression.wrapped else None,
+            content_sha256=archive.hexdigest() if compression.wrapped else None,
         )
 
     return UnsealedBackup(store, written, folder, manifest, step)
@@ -429,18 +456,61 @@ class BadRef(StoreError):
     """No (single) backup matches what the user asked for."""
 
 
+def read_archive(store: BackupStore, manifest: Manifest) -> Iterator[bytes]:
+    """The pg_dump archive a backup holds, as pg_restore reads it: decompressed from its zstd
+    frame, or the stored object itself. The caller compares the sha256 of what it read with
+    :attr:`Manifest.archive_sha256` (a frame cut short is only noticed so)."""
+    return archive_of(manifest, store.read_stream(manifest.dump_key))
+
+
+def archive_of(manifest: Manifest, stored: Iterator[bytes]) -> Iterator[bytes]:
+    """The archive in ``stored``, the bytes of ``manifest``'s dump object."""
+    if manifest.compression is None:
+        return stored
+    if manifest.compression == ZSTD:
+        return decompress(stored, manifest.dump_key)
+    raise BackupInvalid(
+        f"{manifest.dump_key} is compressed with {manifest.compression!r}, which this version of "
+        "dbsync cannot read"
+    )
+
+
 def verify_backup(store: BackupStore, backup: Backup) -> Manifest:
-    """Re-hash the dump against its manifest; raises BackupInvalid when they differ."""
+    """Re-hash the dump against its manifest and, when it is a zstd frame, the archive inside
+    it too, in the same read (decompressing costs about a second per 300 MB of archive, less
+    than reading it from Spaces again); raises BackupInvalid when they differ."""
     if backup.manifest is None:
         raise BackupInvalid(f"{backup.folder} has no manifest: it is not a complete backup")
     m = backup.manifest
     if store.head(m.dump_key) is None:
         raise BackupInvalid(f"{backup.folder}: the dump {m.dump_key} is missing")
-    size, sha = rehash(store, m.dump_key)
+    digest = hashlib.sha256()
+    size = 0
+
+    def stored() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in store.read_stream(m.dump_key):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+
+    archive = hashlib.sha256()
+    if m.compression is None:
+        for _chunk in stored():
+            pass
+    else:
+        for chunk in archive_of(m, stored()):
+            archive.update(chunk)
+    sha = digest.hexdigest()
     if (size, sha) != (m.size, m.sha256):
         raise BackupInvalid(
             f"{backup.folder} is corrupt: the dump is {size} bytes with sha256 {sha}, the manifest "
             f"says {m.size} bytes with sha256 {m.sha256}"
+        )
+    if m.compression is not None and archive.hexdigest() != m.archive_sha256:
+        raise BackupInvalid(
+            f"{backup.folder} is corrupt: the archive in {m.dump_key} has sha256 "
+            f"{archive.hexdigest()}, the manifest says {m.archive_sha256}"
         )
     return m
 

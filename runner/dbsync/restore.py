@@ -69,9 +69,11 @@ from .backup import (
     dump_backup,
     find_backup,
     prune,
+    read_archive,
     series_for,
     verify_backup,
 )
+from .compression import Compression
 from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
@@ -96,7 +98,7 @@ class RestoreSettings:
     from_backup: str | None = None  # a run id, folder or "latest": no production access
     lock_timeout_seconds: float = 30
     jobs: int | None = None  # connections reading production at once (default: the cores)
-    compression: int = DEFAULT_COMPRESSION  # pg_dump's zlib level for both backups
+    compression: Compression = DEFAULT_COMPRESSION  # both backups
 
 
 class RestoreRun:
@@ -546,7 +548,7 @@ class RestoreRun:
             chunks = self._tee.chunks()  # production's dump as it is uploaded
         else:
             assert self.manifest is not None
-            chunks = store.read_stream(self.manifest.dump_key)
+            chunks = read_archive(store, self.manifest)
         feeder = threading.Thread(target=feed, args=(chunks,), daemon=True)
         feeder.start()
         try:
@@ -567,6 +569,8 @@ class RestoreRun:
                 self._step = "backup"  # production's read-back failed: the work that failed
                 raise
         assert self.manifest is not None
+        if problems and isinstance(problems[0], BackupInvalid):
+            raise BackupInvalid(f"{problems[0]}; staging was not changed")
         if problems:
             raise RolledBack(
                 f"streaming the backup into pg_restore failed: {redact(str(problems[0]))}; "
@@ -585,7 +589,7 @@ class RestoreRun:
                 "pg_restore's script did not open and close its transaction where expected, so "
                 "it could not run inside the restore's own; staging was not changed"
             )
-        if digest.hexdigest() != self.manifest.sha256:
+        if digest.hexdigest() != self.manifest.archive_sha256:
             raise BackupInvalid(
                 f"{self.manifest.dump_key} changed while it was restored; staging was not changed"
             )

@@ -36,8 +36,10 @@ from .backup import (
     Manifest,
     Owner,
     Sealing,
+    read_archive,
     verify_backup,
 )
+from .compression import Compression
 from .connect import Connection, Endpoint, connect, timeouts_off
 from .errors import BackupInvalid, OutcomeUnknown, RolledBack
 from .faults import InjectedFault
@@ -122,7 +124,7 @@ class TargetBackup:
     """Where and how ``backups restore`` backs its target up before replacing it."""
 
     run_id: str
-    compression: int = DEFAULT_COMPRESSION
+    compression: Compression = DEFAULT_COMPRESSION
 
 
 def restore_backup(
@@ -289,7 +291,7 @@ def _load(
                 sink.close()
 
     feeder = threading.Thread(
-        target=feed, args=(store.read_stream(manifest.dump_key), restorer.stdin), daemon=True
+        target=feed, args=(read_archive(store, manifest), restorer.stdin), daemon=True
     )
     feeder.start()
     try:
@@ -307,6 +309,8 @@ def _load(
         raise
     feeder.join()
     restore_code = restorer.wait()
+    if feed_problem and isinstance(feed_problem[0], BackupInvalid):
+        raise BackupInvalid(f"{feed_problem[0]}; the target was not changed")
     if feed_problem:
         raise RolledBack(
             f"reading the backup failed: {redact(str(feed_problem[0]))}; the target was not changed"
@@ -320,7 +324,7 @@ def _load(
             "pg_restore's script did not open and close its transaction where expected, so it "
             "could not run inside the restore's own; the target was not changed"
         )
-    if digest.hexdigest() != manifest.sha256:
+    if digest.hexdigest() != manifest.archive_sha256:
         raise BackupInvalid(
             f"{backup.folder} changed while it was being restored; the target was not changed"
         )

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from . import faults, fingerprint
 from .backup import BackupFailed, Owner, UnsealedBackup, dump_backup, series_for
+from .compression import Compression
 from .connect import Connection, Endpoint
 from .errors import RolledBack
 from .identity import Identity
@@ -38,7 +39,7 @@ def back_up_in_session(
     pg_dump: Tool,
     kind: str,
     run_id: str,
-    compression: int,
+    compression: Compression,
     lock_timeout_seconds: float,
     in_use: Callable[[], RolledBack],
     unchanged: str,

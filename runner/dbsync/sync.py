@@ -65,6 +65,7 @@ from psycopg import IsolationLevel, sql
 from . import faults
 from .backup import DEFAULT_COMPRESSION, BackupFailed, Owner, Sealing, dump_backup, prune, series_for
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
+from .compression import Compression
 from .config import SyncConfig
 from .connect import Connection, Endpoint, connect
 from .copy_out import copy_out
@@ -112,7 +113,7 @@ class BackupSettings:
     store: BackupStore
     series: str | None = None  # None: derived from the target
     retain: int = 7
-    compression: int = DEFAULT_COMPRESSION  # pg_dump's zlib level
+    compression: Compression = DEFAULT_COMPRESSION
 
 
 @dataclass
