@@ -1053,3 +1053,63 @@ def test_a_long_name_keeps_the_kind_in_its_default_series() -> None:
     short = endpoint("target", "postgresql://u@db.example:25060/app")
     assert default_series(short, "pre-sync") == "app-db.example-pre-sync"
     assert default_series(short, "pre-sync", port="25060") == "app-db.example-25060-pre-sync"
+
+
+class StallingStore:
+    """A store whose second read of ``key`` (the load's, after verify's) stalls until
+    ``release`` is set: a Spaces read that stops answering."""
+
+    def __init__(self, store: Any, key: str) -> None:
+        self.store, self.key, self.url = store, key, store.url
+        self.release = threading.Event()
+        self.reads = 0
+
+    def read_stream(self, key: str) -> Iterator[bytes]:
+        stream = self.store.read_stream(key)
+        if key != self.key:
+            return stream
+        self.reads += 1
+        return stream if self.reads == 1 else self._stalled(stream)
+
+    def _stalled(self, stream: Iterator[bytes]) -> Iterator[bytes]:
+        self.release.wait(60)
+        yield from stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_a_failed_backups_restore_lets_the_target_go_while_a_read_is_stalled(
+    make_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``backups restore`` fails while its read of the backup is stalled (a fault right after
+    the load starts): psql is killed first, so the target's locks are released and the call
+    returns at once, not when the read comes back; the target is as it was."""
+    from dbsync.backup import find_backup
+    from dbsync.connect import endpoint
+    from dbsync.errors import RolledBack
+    from dbsync.restore_backup import restore_backup
+
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    before = snapshot(uat)
+    plain = open_store(store_url)
+    backup = find_backup(plain, run_id)
+    assert backup.manifest is not None
+    store = StallingStore(plain, backup.manifest.dump_key)
+    threading.Timer(30, store.release.set).start()  # the old code's join returns then
+    monkeypatch.setenv("DBSYNC_FAULT", "backups-restore.load")
+    started = time.monotonic()
+    try:
+        with pytest.raises(RolledBack, match="fault injected"):
+            restore_backup(store, backup, endpoint("target", uat))  # type: ignore[arg-type]
+        assert time.monotonic() - started < 15
+        assert not store.release.is_set()  # the read is still stalled
+        with psycopg.connect(uat, autocommit=True) as conn:
+            locked = conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'apps_orders_order' AND l.pid <> pg_backend_pid()"
+            ).fetchone()
+        assert locked == (0,)
+    finally:
+        store.release.set()
+    assert snapshot(uat).checksum == before.checksum

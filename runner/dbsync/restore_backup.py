@@ -300,12 +300,19 @@ def _load(
         for chunk in _without_lines(script, skip):
             session.send(chunk)
     except BaseException:
-        # psql stopped on an error (its message says why), or we did: pg_restore, blocked
-        # writing to us, would never read the rest of the backup. Stop it, or the feeder waits
-        # for it for ever.
+        # psql stopped on an error (its message says why), or we did. psql goes first: the
+        # server rolls back and releases the target's locks now, not when the feeder's read
+        # of the store returns (a stalled Spaces read holds it until its timeout). Then
+        # pg_restore, which would never read the rest of the backup; the feeder, a daemon
+        # thread, stops at its next write, and is not waited for beyond a moment.
+        session.abandon()
         restorer.kill()
-        feeder.join()
         restorer.wait()
+        feeder.join(timeout=1.0)
+        collector.join(timeout=1.0)  # pg_restore's stderr is at its end now
+        for pipe in (restorer.stdout, restorer.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
         raise
     feeder.join()
     restore_code = restorer.wait()
