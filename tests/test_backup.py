@@ -202,8 +202,8 @@ def test_a_damaged_zstd_frame_is_caught_by_the_archive_s_own_checks(
     with is caught inside the frame: a flipped byte by zstd's content checksum or its decoding,
     a frame cut short (which zstd's streaming reader lets through) by the archive's sha256 in
     the manifest. verify and backups restore both refuse it (exit 6) and the target is not
-    changed. (Bytes after a whole frame leave the archive intact; only the object's sha256,
-    checked above, notices them.)"""
+    changed. (Bytes after a whole frame leave the archive intact; the object's sha256, over
+    the whole object, notices them.)"""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     store_url = f"file://{tmp_path}/store"
     ok(sync(prod, uat, tmp_path, "--backup-store", store_url)[0])
@@ -488,7 +488,7 @@ def test_compression_level_reaches_pg_dump_and_a_bad_one_changes_nothing(
     happens."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(uat)
-    for bad in ("10", "zstd:20", "lz4"):
+    for bad in ("10", "zstd:10", "zstd:19", "lz4"):
         store_url = f"file://{tmp_path}/bad"
         proc, _ = sync(prod, uat, tmp_path, "--backup-store", store_url, "--compress", bad)
         assert proc.returncode == 2 and "--compress" in proc.stderr and "Traceback" not in proc.stderr
@@ -496,7 +496,7 @@ def test_compression_level_reaches_pg_dump_and_a_bad_one_changes_nothing(
     ok(sync(prod, uat, tmp_path, "--no-backup")[0])  # from here on, each run backs up the same data
     synced = snapshot(uat)
     sizes = {}
-    for level in ("0", "9", "zstd:1", "zstd:19"):
+    for level in ("0", "9", "zstd:1", "zstd:9"):
         store_url = f"file://{tmp_path}/{level.replace(':', '')}"
         proc, report = sync(prod, uat, tmp_path, "--backup-store", store_url, env={"DBSYNC_COMPRESS": level})
         ok(proc)
@@ -517,7 +517,7 @@ def test_compression_level_reaches_pg_dump_and_a_bad_one_changes_nothing(
         assert snapshot(uat).checksum == synced.checksum
     # The same synced data dumped four times: level 9 is smaller than none at all, and zstd's
     # levels order the same way.
-    assert sizes["9"] < sizes["0"] and sizes["zstd:19"] <= sizes["zstd:1"] < sizes["0"]
+    assert sizes["9"] < sizes["0"] and sizes["zstd:9"] <= sizes["zstd:1"] < sizes["0"]
 
 
 def corrupt(path: Path) -> None:
@@ -1113,3 +1113,36 @@ def test_a_failed_backups_restore_lets_the_target_go_while_a_read_is_stalled(
     finally:
         store.release.set()
     assert snapshot(uat).checksum == before.checksum
+
+
+def test_the_read_back_unpacks_a_frame_before_its_manifest_is_written(tmp_path: Path) -> None:
+    """A frame that reads back byte for byte as sent, but does not unpack to the archive
+    pg_dump wrote (a compressor that lost its last block, say), is no backup: the seal
+    raises and writes no manifest. The right frame seals. A manifest that calls its dump zstd
+    but holds no archive hash is refused by verify before anything is read."""
+    from dbsync.backup import UnsealedBackup, verify_backup
+    from dbsync.compression import compress
+    from dbsync.errors import BackupInvalid
+
+    store = open_store(f"file://{tmp_path}/store")
+    archive = b"PGDMP" + os.urandom(300_000)
+    good = hashlib.sha256(archive).hexdigest()
+
+    def unsealed(folder: str, frame_of: bytes) -> UnsealedBackup:
+        written = store.put_stream(f"{folder}/dump.pgdump.zst", compress([frame_of], level=1))
+        manifest = Manifest(
+            series="s", run_id=folder[-4:], created_at=datetime.now(UTC).isoformat(), kind="pre-sync",
+            database={}, server_version="15", pg_dump="15", format="-Fc", dump_key=written.key,
+            size=written.size, sha256=written.sha256, compression="zstd", content_sha256=good,
+        )
+        return UnsealedBackup(store, written, folder, lambda: manifest, "backup", "zstd", good)
+
+    with pytest.raises(BackupInvalid, match="unpacks to an archive with sha256"):
+        unsealed("s/20260101T000000Z-bad1", archive[:-1000]).seal()
+    assert not (tmp_path / "store" / "s/20260101T000000Z-bad1" / MANIFEST).exists()
+    sealed = unsealed("s/20260101T000000Z-good", archive).seal()
+    [backup] = [b for b in list_backups(store, "s") if b.manifest]
+    assert verify_backup(store, backup) == sealed
+    backup.manifest.content_sha256 = None  # type: ignore[union-attr]
+    with pytest.raises(BackupInvalid, match="holds no content_sha256"):
+        verify_backup(store, backup)

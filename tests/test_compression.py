@@ -8,8 +8,9 @@ import re
 import subprocess
 
 import pytest
+import zstandard
 
-from dbsync.compression import DEFAULT, Compression, compress, decompress
+from dbsync.compression import DEFAULT, MAX_WINDOW, Compression, compress, decompress
 from dbsync.errors import BackupInvalid
 from dbsync.store import CHUNK
 
@@ -18,7 +19,7 @@ from dbsync.store import CHUNK
     ("text", "method", "level", "pg_dump_level", "suffix"),
     [
         ("zstd", "zstd", 1, 0, ".zst"),
-        ("ZSTD:19", "zstd", 19, 0, ".zst"),
+        ("ZSTD:9", "zstd", 9, 0, ".zst"),
         (" zstd:3 ", "zstd", 3, 0, ".zst"),
         ("0", "pg_dump", 0, 0, ""),
         ("6", "pg_dump", 6, 6, ""),
@@ -32,7 +33,9 @@ def test_parse(text: str, method: str, level: int, pg_dump_level: int, suffix: s
     assert Compression.parse(str(parsed)) == parsed  # what --help shows as the default parses
 
 
-@pytest.mark.parametrize("text", ["10", "-1", "zstd:0", "zstd:20", "zstd:", "gzip", "lz4", "", "1.5"])
+@pytest.mark.parametrize(
+    "text", ["10", "-1", "zstd:0", "zstd:10", "zstd:19", "zstd:", "gzip", "lz4", "", "1.5"]
+)
 def test_parse_refuses_with_a_sentence(text: str) -> None:
     with pytest.raises(ValueError, match="is not a compression: use zstd"):
         Compression.parse(text)
@@ -70,6 +73,20 @@ def test_damage_raises_backup_invalid_naming_the_object() -> None:
         b"".join(decompress([bytes(frame)], "s/run/dump.pgdump.zst"))
     with pytest.raises(BackupInvalid, match="not a valid zstd frame"):
         b"".join(decompress([b"PGDMP not zstd at all"], "x"))
+
+
+def test_a_frame_asking_for_a_larger_window_than_dbsync_writes_is_refused() -> None:
+    """Levels 1-9 use windows of at most 4 MiB; a frame that asks for 128 MiB was not written
+    by dbsync, and is refused before the decompressor takes that memory."""
+    params = zstandard.ZstdCompressionParameters.from_level(19, window_log=27)
+    streaming = zstandard.ZstdCompressor(compression_params=params).compressobj()  # no size known
+    frame = streaming.compress(os.urandom(1000)) + streaming.flush()
+    assert zstandard.get_frame_parameters(frame).window_size == 1 << 27
+    with pytest.raises(BackupInvalid, match="not a valid zstd frame"):
+        b"".join(decompress([frame], "x"))
+    for level in range(1, 10):
+        window = zstandard.ZstdCompressionParameters.from_level(level, source_size=0).window_log
+        assert 1 << window <= MAX_WINDOW
 
 
 def _cuts(total: int) -> list[tuple[int, int]]:

@@ -19,7 +19,13 @@ import pytest
 
 from dbsync.psql_session import stopped_reason
 from tests.checksum import snapshot
-from tests.test_backup import corrupt, hangs_behind_a_queued_alter, run_paused, wait_for_exclusive_lock
+from tests.test_backup import (
+    corrupt,
+    hangs_behind_a_queued_alter,
+    run_paused,
+    wait_for_exclusive_lock,
+    wait_for_lock,
+)
 from tests.test_sync import dbsync, execute, ok, rows
 
 STEPS = [
@@ -183,8 +189,8 @@ def test_restore_from_a_stored_backup_of_either_layout_and_a_damaged_frame(
 ) -> None:
     """A production backup restores with --from-backup whether dbsync compressed it (zstd) or
     pg_dump did (a level 0-9, and every backup taken before zstd). A zstd frame damaged in a
-    way its manifest agrees with (a byte flipped before the upload, say) fails the archive's
-    checks while it streams: exit 6, staging unchanged."""
+    way its manifest agrees with (a byte flipped before the upload, say) is refused by the
+    verification before anything streams: exit 6, staging unchanged."""
     prod, staging = make_db(0, "prod"), make_db(2, "uat")
     ok(restore(make_db(1, "uat"), tmp_path, "--compress", compress, source=prod)[0])
     [backup] = [b for b in json.loads(
@@ -210,6 +216,38 @@ def test_restore_from_a_stored_backup_of_either_layout_and_a_damaged_frame(
     proc, _ = restore(staging, tmp_path, "--from-backup", backup["folder"])
     assert proc.returncode == 6 and "Traceback" not in proc.stderr, proc.stderr
     assert "damaged" in proc.stderr or "corrupt" in proc.stderr
+    assert snapshot(staging).checksum == before.checksum
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut"])
+def test_a_frame_damaged_after_its_verification_is_caught_while_it_streams(
+    make_db: Any, tmp_path: Path, damage: str
+) -> None:
+    """--from-backup verifies the stored backup, then reads it again for the load. Damaged in
+    between (paused before the replace), the load's own checks refuse it: zstd's checksum, the
+    archive's sha256, or pg_restore stopping on a cut archive. Nothing is committed and staging
+    is as it was."""
+    prod, staging = make_db(0, "prod"), make_db(2, "uat")
+    ok(restore(make_db(1, "uat"), tmp_path, source=prod)[0])
+    [backup] = [b for b in json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    ) if b["series"].endswith("-production")]
+    dump = tmp_path / "store" / backup["folder"] / "dump.pgdump.zst"
+    before = snapshot(staging)
+    thread, release, result = run_paused(
+        lambda env: restore(staging, tmp_path, "--from-backup", backup["folder"], env=env), "replace", tmp_path
+    )
+    wait_for_lock(staging, "ShareRowExclusiveLock", "apps_orders_order", thread)  # at the pause
+    data = dump.read_bytes()
+    if damage == "flipped":
+        corrupt(dump)
+    else:
+        dump.write_bytes(data[: len(data) * 2 // 3])
+    release.touch()
+    thread.join(300)
+    proc, report = result["run"]
+    assert proc.returncode in (4, 6), proc.stderr
+    assert "Traceback" not in proc.stderr and report["status"] == "rolled_back"
     assert snapshot(staging).checksum == before.checksum
 
 

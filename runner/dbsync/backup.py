@@ -73,8 +73,15 @@ class Manifest:
     @property
     def archive_sha256(self) -> str:
         """The sha256 of the pg_dump archive pg_restore reads (``sha256`` is the stored
-        object's)."""
-        return self.content_sha256 or self.sha256
+        object's): the same for an uncompressed object, ``content_sha256`` inside a frame."""
+        if self.compression is None:
+            return self.sha256
+        if not self.content_sha256:
+            raise BackupInvalid(
+                f"the manifest of {self.dump_key} says it is {self.compression}-compressed but "
+                "holds no content_sha256, so what it unpacks to cannot be checked"
+            )
+        return self.content_sha256
 
     def to_bytes(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
@@ -275,13 +282,64 @@ def _pg_dump_stream(
             proc.wait()
 
 
-def rehash(store: BackupStore, key: str) -> tuple[int, str]:
+@dataclass(frozen=True)
+class ReadBack:
+    """What one read of a stored dump found (see :func:`read_back`)."""
+
+    size: int
+    sha256: str
+    archive_sha256: str | None  # of what a frame unpacks to; None when not compressed
+    damaged: BackupInvalid | None  # the frame would not unpack
+
+    def check_sent(self, written: Written, archive_sha256: str | None) -> None:
+        """Raise BackupInvalid unless the object is the one just uploaded: its own bytes first
+        (a changed object is said as such, whatever its frame makes of it), then the archive
+        its frame unpacks to."""
+        if (self.size, self.sha256) != (written.size, written.sha256):
+            raise BackupInvalid(
+                f"the uploaded backup {written.key} reads back as {self.size} bytes sha256 "
+                f"{self.sha256[:12]}..., not the {written.size} bytes sha256 {written.sha256[:12]}... "
+                "that were sent"
+            )
+        if self.damaged is not None:
+            raise self.damaged
+        if self.archive_sha256 != archive_sha256:
+            raise BackupInvalid(
+                f"the uploaded backup {written.key} unpacks to an archive with sha256 "
+                f"{(self.archive_sha256 or '')[:12]}..., not the {(archive_sha256 or '')[:12]}... "
+                "pg_dump wrote"
+            )
+
+
+def read_back(store: BackupStore, key: str, compression: str | None) -> ReadBack:
+    """One read of a stored dump: its size, its sha256 and, when it is compressed, the sha256
+    of the archive it unpacks to. Bytes after a frame, and after damage that stops the
+    decompressor, are read and hashed too: the object's size and hash are the whole
+    object's."""
     digest = hashlib.sha256()
     size = 0
-    for chunk in store.read_stream(key):
-        digest.update(chunk)
-        size += len(chunk)
-    return size, digest.hexdigest()
+
+    def stored() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in store.read_stream(key):
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+
+    chunks = stored()
+    archive: str | None = None
+    damaged: BackupInvalid | None = None
+    if compression is not None:
+        inner = hashlib.sha256()
+        try:
+            for piece in _unwrap(compression, chunks, key):
+                inner.update(piece)
+            archive = inner.hexdigest()
+        except BackupInvalid as exc:
+            damaged = exc
+    for _rest in chunks:  # the whole object (the decompressor stops at its frame's end)
+        pass
+    return ReadBack(size, digest.hexdigest(), archive, damaged)
 
 
 @dataclass
@@ -296,15 +354,16 @@ class UnsealedBackup:
     folder: str
     manifest: Callable[[], Manifest]
     step: str
+    compression: str | None = None  # "zstd": the object is a frame holding the archive
+    content_sha256: str | None = None  # the archive's sha256, as pg_dump wrote it
 
     def seal(self) -> Manifest:
+        """Read the object back: its bytes must be the ones sent and, in a frame, must unpack
+        to the archive pg_dump wrote (a frame the compressor got wrong is caught now, not on
+        the day the backup is needed)."""
         faults.checkpoint(f"{self.step}.check")
-        size, sha = rehash(self.store, self.written.key)
-        if (size, sha) != (self.written.size, self.written.sha256):
-            raise BackupInvalid(
-                f"the uploaded backup {self.written.key} reads back as {size} bytes sha256 {sha[:12]}..., "
-                f"not the {self.written.size} bytes sha256 {self.written.sha256[:12]}... that were sent"
-            )
+        found = read_back(self.store, self.written.key, self.compression)
+        found.check_sent(self.written, self.content_sha256)
         manifest = self.manifest()
         self.store.put_stream(f"{self.folder}/{MANIFEST}", [manifest.to_bytes()])
         return manifest
@@ -361,6 +420,7 @@ def dump_backup(
         raw = tap(raw)
     stored = compress(raw, compression.level) if compression.wrapped else raw
     written = store.put_stream(f"{folder}/{DUMP}{compression.suffix}", stored)
+    content = archive.hexdigest() if compression.wrapped else None  # the stream is consumed
     pg_dump_format = " ".join(["pg_dump custom (-Fc)", f"--compress={compression.pg_dump_level}", *options])
 
     def manifest() -> Manifest:
@@ -379,10 +439,12 @@ def dump_backup(
             tables=tables() if callable(tables) else tables,
             fingerprint=fingerprint() if callable(fingerprint) else fingerprint,
             compression=ZSTD if compression.wrapped else None,
-            content_sha256=archive.hexdigest() if compression.wrapped else None,
+            content_sha256=content,
         )
 
-    return UnsealedBackup(store, written, folder, manifest, step)
+    return UnsealedBackup(
+        store, written, folder, manifest, step, ZSTD if compression.wrapped else None, content
+    )
 
 
 # -- listing, verifying, retention ------------------------------------------------------------
@@ -460,18 +522,17 @@ def read_archive(store: BackupStore, manifest: Manifest) -> Iterator[bytes]:
     """The pg_dump archive a backup holds, as pg_restore reads it: decompressed from its zstd
     frame, or the stored object itself. The caller compares the sha256 of what it read with
     :attr:`Manifest.archive_sha256` (a frame cut short is only noticed so)."""
-    return archive_of(manifest, store.read_stream(manifest.dump_key))
+    return _unwrap(manifest.compression, store.read_stream(manifest.dump_key), manifest.dump_key)
 
 
-def archive_of(manifest: Manifest, stored: Iterator[bytes]) -> Iterator[bytes]:
-    """The archive in ``stored``, the bytes of ``manifest``'s dump object."""
-    if manifest.compression is None:
+def _unwrap(compression: str | None, stored: Iterator[bytes], key: str) -> Iterator[bytes]:
+    """The archive in ``stored``, the bytes of the dump object ``key``."""
+    if compression is None:
         return stored
-    if manifest.compression == ZSTD:
-        return decompress(stored, manifest.dump_key)
+    if compression == ZSTD:
+        return decompress(stored, key)
     raise BackupInvalid(
-        f"{manifest.dump_key} is compressed with {manifest.compression!r}, which this version of "
-        "dbsync cannot read"
+        f"{key} is compressed with {compression!r}, which this version of dbsync cannot read"
     )
 
 
@@ -482,35 +543,21 @@ def verify_backup(store: BackupStore, backup: Backup) -> Manifest:
     if backup.manifest is None:
         raise BackupInvalid(f"{backup.folder} has no manifest: it is not a complete backup")
     m = backup.manifest
+    expected = m.archive_sha256  # a zstd manifest without the archive's hash is refused now
     if store.head(m.dump_key) is None:
         raise BackupInvalid(f"{backup.folder}: the dump {m.dump_key} is missing")
-    digest = hashlib.sha256()
-    size = 0
-
-    def stored() -> Iterator[bytes]:
-        nonlocal size
-        for chunk in store.read_stream(m.dump_key):
-            digest.update(chunk)
-            size += len(chunk)
-            yield chunk
-
-    archive = hashlib.sha256()
-    if m.compression is None:
-        for _chunk in stored():
-            pass
-    else:
-        for chunk in archive_of(m, stored()):
-            archive.update(chunk)
-    sha = digest.hexdigest()
-    if (size, sha) != (m.size, m.sha256):
+    found = read_back(store, m.dump_key, m.compression)
+    if (found.size, found.sha256) != (m.size, m.sha256):
         raise BackupInvalid(
-            f"{backup.folder} is corrupt: the dump is {size} bytes with sha256 {sha}, the manifest "
-            f"says {m.size} bytes with sha256 {m.sha256}"
+            f"{backup.folder} is corrupt: the dump is {found.size} bytes with sha256 {found.sha256}, "
+            f"the manifest says {m.size} bytes with sha256 {m.sha256}"
         )
-    if m.compression is not None and archive.hexdigest() != m.archive_sha256:
+    if found.damaged is not None:
+        raise found.damaged
+    if found.archive_sha256 is not None and found.archive_sha256 != expected:
         raise BackupInvalid(
             f"{backup.folder} is corrupt: the archive in {m.dump_key} has sha256 "
-            f"{archive.hexdigest()}, the manifest says {m.archive_sha256}"
+            f"{found.archive_sha256}, the manifest says {expected}"
         )
     return m
 

@@ -90,7 +90,7 @@ def compress_option(func: Callable[..., None]) -> Callable[..., None]:
         default=str(DEFAULT_COMPRESSION),
         show_default=True,
         metavar="zstd[:N]|0-9",
-        help="How backups are compressed. zstd[:N] (level 1-19): pg_dump writes its archive "
+        help="How backups are compressed. zstd[:N] (level 1-9): pg_dump writes its archive "
         "uncompressed and dbsync stores it as dump.pgdump.zst; at level 1 that costs a third of "
         "the CPU of pg_dump's own zlib at level 1, for a smaller file. 0-9: pg_dump's own zlib "
         "level, a dump.pgdump that pg_restore reads directly (env: DBSYNC_COMPRESS).",

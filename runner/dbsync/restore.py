@@ -510,6 +510,11 @@ class RestoreRun:
         options = ["--no-owner", "--no-privileges", "--exit-on-error", "--file=-"]
         if self._large_objects:
             options.append(SINGLE_TRANSACTION)
+        if self._tee is not None:
+            chunks = self._tee.chunks()  # production's dump as it is uploaded
+        else:
+            assert self.manifest is not None
+            chunks = read_archive(store, self.manifest)  # before pg_restore: it may raise
         restorer = subprocess.Popen(
             [self.pg_restore.path, *options],
             stdin=subprocess.PIPE,
@@ -544,11 +549,6 @@ class RestoreRun:
                 with contextlib.suppress(OSError):
                     restorer.stdin.close()  # type: ignore[union-attr]
 
-        if self._tee is not None:
-            chunks = self._tee.chunks()  # production's dump as it is uploaded
-        else:
-            assert self.manifest is not None
-            chunks = read_archive(store, self.manifest)
         feeder = threading.Thread(target=feed, args=(chunks,), daemon=True)
         feeder.start()
         try:

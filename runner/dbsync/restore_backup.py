@@ -265,6 +265,7 @@ def _load(
     options = ["--clean", "--if-exists", SINGLE_TRANSACTION]  # see restore_script
     if not keep_owners:
         options += ["--no-owner", "--no-privileges"]
+    archive = read_archive(store, manifest)  # before pg_restore starts: it may raise
     restorer = subprocess.Popen(
         [pg_restore.path, *options, "--file=-"],
         stdin=subprocess.PIPE,
@@ -291,7 +292,7 @@ def _load(
                 sink.close()
 
     feeder = threading.Thread(
-        target=feed, args=(read_archive(store, manifest), restorer.stdin), daemon=True
+        target=feed, args=(archive, restorer.stdin), daemon=True
     )
     feeder.start()
     try:
@@ -310,9 +311,10 @@ def _load(
         restorer.wait()
         feeder.join(timeout=1.0)
         collector.join(timeout=1.0)  # pg_restore's stderr is at its end now
-        for pipe in (restorer.stdout, restorer.stderr):
-            with contextlib.suppress(OSError):
-                pipe.close()
+        with contextlib.suppress(OSError):
+            restorer.stdout.close()
+            if not collector.is_alive():  # closing a pipe another thread reads would wait for it
+                restorer.stderr.close()
         raise
     feeder.join()
     restore_code = restorer.wait()
