@@ -29,19 +29,24 @@ pg_bindir() {
     echo "$best"
 }
 
+# apt-get install ARGS... as root, or through sudo: Debian's packages for what a script needs.
+apt_install() {
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "need root or sudo to install $*" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
 # Install PostgreSQL from Debian's packages when no server binaries are found.
 pg_ensure_installed() {
     if pg_bindir >/dev/null; then
         return 0
     fi
     echo "PostgreSQL server binaries not found: installing Debian's postgresql package" >&2
-    local sudo=()
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null || { echo "need root or sudo to install postgresql" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+    apt_install postgresql || return 1
     pg_bindir >/dev/null || { echo "postgresql installed, but no initdb found" >&2; return 1; }
 }
 
@@ -50,26 +55,14 @@ pg_ensure_installed() {
 sshd_ensure_installed() {
     [[ -x /usr/sbin/sshd ]] && return 0
     echo "OpenSSH server not found: installing Debian's openssh-server package" >&2
-    local sudo=()
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null || { echo "need root or sudo to install openssh-server" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server
+    apt_install --no-install-recommends openssh-server
 }
 
 # zstd's command line: the README's restore of a backup by hand, which the tests run too.
 zstd_ensure_installed() {
     command -v zstd >/dev/null && return 0
     echo "zstd not found: installing Debian's zstd package" >&2
-    local sudo=()
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null || { echo "need root or sudo to install zstd" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zstd
+    apt_install --no-install-recommends zstd
 }
 
 # The OS user that runs the server: empty when we are not root.
