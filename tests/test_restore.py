@@ -4,7 +4,6 @@ exactly as it was. Checked with the independent checksums of ``tests.checksum``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -22,6 +21,7 @@ from tests.checksum import snapshot
 from tests.test_backup import (
     corrupt,
     hangs_behind_a_queued_alter,
+    restamp,
     run_paused,
     wait_for_exclusive_lock,
     wait_for_lock,
@@ -183,6 +183,14 @@ def test_restore_from_a_stored_backup_with_production_stopped(make_db: Any, tmp_
     assert after.tables == expected.tables and after.sequences == expected.sequences
 
 
+def production_backup(tmp_path: Path) -> dict[str, Any]:
+    """The one production backup in the test's store, as ``backups list --json`` shows it."""
+    [backup] = [b for b in json.loads(
+        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
+    ) if b["series"].endswith("-production")]
+    return backup
+
+
 @pytest.mark.parametrize("compress", ["zstd", "1"])
 def test_restore_from_a_stored_backup_of_either_layout_and_a_damaged_frame(
     make_db: Any, tmp_path: Path, compress: str
@@ -193,9 +201,7 @@ def test_restore_from_a_stored_backup_of_either_layout_and_a_damaged_frame(
     verification before anything streams: exit 6, staging unchanged."""
     prod, staging = make_db(0, "prod"), make_db(2, "uat")
     ok(restore(make_db(1, "uat"), tmp_path, "--compress", compress, source=prod)[0])
-    [backup] = [b for b in json.loads(
-        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
-    ) if b["series"].endswith("-production")]
+    backup = production_backup(tmp_path)
     folder = tmp_path / "store" / backup["folder"]
     manifest = json.loads((folder / "manifest.json").read_text())
     dump = folder / ("dump.pgdump.zst" if compress == "zstd" else "dump.pgdump")
@@ -208,11 +214,8 @@ def test_restore_from_a_stored_backup_of_either_layout_and_a_damaged_frame(
         return
     execute(staging, "UPDATE apps_catalog_tag SET name = name || ' (staging)'")
     before = snapshot(staging)
-    data = bytearray(dump.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    dump.write_bytes(bytes(data))
-    manifest.update(size=len(data), sha256=hashlib.sha256(bytes(data)).hexdigest())
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    corrupt(dump)
+    restamp(folder, dump)
     proc, _ = restore(staging, tmp_path, "--from-backup", backup["folder"])
     assert proc.returncode == 6 and "Traceback" not in proc.stderr, proc.stderr
     assert "damaged" in proc.stderr or "corrupt" in proc.stderr
@@ -229,9 +232,7 @@ def test_a_frame_damaged_after_its_verification_is_caught_while_it_streams(
     is as it was."""
     prod, staging = make_db(0, "prod"), make_db(2, "uat")
     ok(restore(make_db(1, "uat"), tmp_path, source=prod)[0])
-    [backup] = [b for b in json.loads(
-        dbsync("backups", "list", "--backup-store", f"file://{tmp_path}/store", "--json").stdout
-    ) if b["series"].endswith("-production")]
+    backup = production_backup(tmp_path)
     dump = tmp_path / "store" / backup["folder"] / "dump.pgdump.zst"
     before = snapshot(staging)
     thread, release, result = run_paused(

@@ -420,7 +420,8 @@ def dump_backup(
         raw = tap(raw)
     stored = compress(raw, compression.level) if compression.wrapped else raw
     written = store.put_stream(f"{folder}/{DUMP}{compression.suffix}", stored)
-    content = archive.hexdigest() if compression.wrapped else None  # the stream is consumed
+    wrapping = ZSTD if compression.wrapped else None  # what the manifest records
+    content = archive.hexdigest() if wrapping else None  # the stream is consumed by now
     pg_dump_format = " ".join(["pg_dump custom (-Fc)", f"--compress={compression.pg_dump_level}", *options])
 
     def manifest() -> Manifest:
@@ -438,13 +439,11 @@ def dump_backup(
             sha256=written.sha256,
             tables=tables() if callable(tables) else tables,
             fingerprint=fingerprint() if callable(fingerprint) else fingerprint,
-            compression=ZSTD if compression.wrapped else None,
+            compression=wrapping,
             content_sha256=content,
         )
 
-    return UnsealedBackup(
-        store, written, folder, manifest, step, ZSTD if compression.wrapped else None, content
-    )
+    return UnsealedBackup(store, written, folder, manifest, step, wrapping, content)
 
 
 # -- listing, verifying, retention ------------------------------------------------------------
