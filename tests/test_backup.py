@@ -467,12 +467,12 @@ def test_unusable_store_is_bad_input_before_anything_changes(
     env = {**s3_server.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret-QQQ"}
     missing = f"s3://no-such-bucket-dbsync/x?endpoint={s3_server.endpoint}"
     proc, _ = sync(prod, uat, tmp_path, "--backup-store", missing, env=s3_server.env())
-    assert proc.returncode == 2 and "no-such-bucket-dbsync" in proc.stderr and "does not exist" in proc.stderr
+    assert proc.returncode == 14 and "no-such-bucket-dbsync" in proc.stderr and "does not exist" in proc.stderr
     bucket = s3_server.new_bucket()
     proc, _ = sync(
         prod, uat, tmp_path, "--backup-store", f"s3://{bucket}/x?endpoint={s3_server.endpoint}", env=env
     )
-    assert proc.returncode == 2 and "credentials were refused" in proc.stderr
+    assert proc.returncode == 14 and "credentials were refused" in proc.stderr
     assert "wrong-secret-QQQ" not in proc.stderr + proc.stdout
     proc, _ = sync(prod, uat, tmp_path, "--backup-store", "ftp://nowhere/x")
     assert proc.returncode == 2 and "use file:///path or s3://bucket/prefix" in proc.stderr

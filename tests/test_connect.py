@@ -1,8 +1,12 @@
-"""dbsync.connect's session settings: the timeouts switched off for dbsync's own sessions."""
+"""dbsync.connect: the timeouts switched off for dbsync's own sessions, and how a failed
+connection is classified (a refused login against an unreachable host)."""
 
 from __future__ import annotations
 
-from dbsync.connect import timeouts_off
+import pytest
+
+from dbsync.connect import failure_kind, timeouts_off
+from dbsync.errors import ConnectionFailed, HostUnreachable
 
 
 def test_timeouts_off_names_postgresql_17s_third_timeout_only_from_17() -> None:
@@ -15,3 +19,41 @@ def test_timeouts_off_names_postgresql_17s_third_timeout_only_from_17() -> None:
         "SET LOCAL idle_in_transaction_session_timeout = 0",
         "SET LOCAL transaction_timeout = 0",
     ]
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ('connection to server at "10.0.0.5", port 25060 failed: FATAL:  password authentication '
+         'failed for user "doadmin"', ConnectionFailed),
+        ('connection to server at "h", port 5432 failed: FATAL:  database "x" does not exist', ConnectionFailed),
+        ('connection to server at "h", port 5432 failed: FATAL:  no pg_hba.conf entry for host', ConnectionFailed),
+        ('connection to server at "h", port 5432 failed: server does not support SSL, but SSL was required',
+         ConnectionFailed),
+        ('connection to server at "127.0.0.1", port 1 failed: Connection refused\n\tIs the server running on '
+         "that host and accepting TCP/IP connections?", HostUnreachable),
+        ('connection to server at "10.0.0.5", port 25060 failed: timeout expired', HostUnreachable),
+        ("failed to resolve host 'db.example.invalid': [Errno -2] Name or service not known", HostUnreachable),
+        ('could not translate host name "db.example.invalid" to address: Name or service not known',
+         HostUnreachable),
+        ('connection to server at "h", port 5432 failed: FATAL:  sorry, too many clients already', HostUnreachable),
+        ('connection to server at "h", port 5432 failed: FATAL:  the database system is starting up',
+         HostUnreachable),
+        ('connection to server on socket "/nowhere/.s.PGSQL.5432" failed: No such file or directory',
+         HostUnreachable),
+        # libpq tried two hosts: one did not answer, the other refused the login. A retry would
+        # meet the same refusal, so it is a refused login.
+        ('connection to server at "a", port 5432 failed: Connection refused\n'
+         'connection to server at "b", port 5432 failed: FATAL:  password authentication failed', ConnectionFailed),
+        ('connection to server at "a", port 5432 failed: Connection refused\n'
+         'connection to server at "b", port 5432 failed: timeout expired', HostUnreachable),
+    ],
+)
+def test_failure_kind_tells_a_refused_login_from_an_unreachable_host(
+    message: str, kind: type[ConnectionFailed]
+) -> None:
+    """The texts are libpq's and psycopg's (the real ones for a wrong password, an unknown
+    database, a closed port and an unresolvable name are also checked end to end in
+    test_sync's connection tests)."""
+    assert failure_kind(message) is kind
+    assert failure_kind(message.upper()) is kind

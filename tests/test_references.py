@@ -148,13 +148,13 @@ def test_without_the_declaration_the_table_is_global_and_uat_s_notes_are_replace
     ("declaration", "code", "message"),
     [
         ('table = "apps_orders_orderaudit"\ncolumns = ["order_id"]\nreferences = "no_such_table"',
-         2, "references.0.references: table 'no_such_table' does not exist"),
+         13, "references.0.references: table 'no_such_table' does not exist"),
         ('table = "apps_orders_orderaudit"\ncolumns = ["order_no"]\nreferences = "apps_orders_order"',
-         2, "references.0.columns: table apps_orders_orderaudit in the target database has no column 'order_no'"),
+         13, "references.0.columns: table apps_orders_orderaudit in the target database has no column 'order_no'"),
         ('table = "apps_orders_orderaudit"\ncolumns = ["order_id"]\nreferences = "auth_user"',
          2, "references.0.references: auth_user is not synced"),
         ('table = "apps_orders_orderaudit"\ncolumns = ["note"]\nreferences = "apps_orders_order"',
-         2, "apps_orders_orderaudit.note is text but apps_orders_order.id is bigint"),
+         13, "apps_orders_orderaudit.note is text but apps_orders_order.id is bigint"),
         ('table = "apps_orders_orderaudit"\ncolumns = ["order_id"]\nreferences = "apps_orders_order"\n'
          'ref_columns = ["customer_id"]',
          2, "is neither its primary key nor a unique key"),

@@ -441,7 +441,7 @@ def test_missing_tenant_or_user_table_is_bad_input(
     )
     before = snapshot(uat_url)
     proc, _ = sync(prod_url, uat_url, tmp_path)
-    assert proc.returncode == 2
+    assert proc.returncode == 13, proc.stderr
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
     assert snapshot(uat_url).checksum == before.checksum
@@ -450,20 +450,62 @@ def test_missing_tenant_or_user_table_is_bad_input(
 def test_connection_problems_are_one_sentence_without_secrets(
     prod_url: Any, uat_url: Any, tmp_path: Path
 ) -> None:
+    """A refused login (exit 11: fix the secret) and a host that does not answer (exit 12: a
+    later run may pass) are told apart, so that CI can retry the one and not the other."""
     cluster = prod_url.cluster
+    before = snapshot(uat_url)
     wrong_password = cluster.url(prod_url.dbname, user="secret_user", password="not-the-pw-XyZ")
     proc, report = sync(wrong_password, uat_url, tmp_path)
-    assert proc.returncode == 2
-    assert "password authentication failed" in proc.stderr
+    assert proc.returncode == 11, proc.stderr
+    assert "password authentication failed" in proc.stderr and "check the user, password" in proc.stderr
+    assert report["error"]["kind"] == "connection"
     assert "not-the-pw-XyZ" not in proc.stderr + proc.stdout + json.dumps(report)
+    proc, report = sync(prod_url, cluster.url("no_such_db_here"), tmp_path)
+    assert proc.returncode == 11 and "cannot connect to the target" in proc.stderr
+    assert 'database "no_such_db_here" does not exist' in proc.stderr
     unreachable = "postgresql://u:pw-Secret-77@127.0.0.1:1/x?connect_timeout=3"
     proc, report = sync(unreachable, uat_url, tmp_path)
-    assert proc.returncode == 2 and "cannot connect to the source" in proc.stderr
+    assert proc.returncode == 12 and "cannot connect to the source" in proc.stderr
+    assert "a later run may pass" in proc.stderr and report["error"]["kind"] == "unreachable"
     assert "pw-Secret-77" not in proc.stderr + proc.stdout + json.dumps(report)
+    proc, _ = sync(prod_url, "postgresql://u:pw@no-such-host.invalid/x?connect_timeout=3", tmp_path)
+    assert proc.returncode == 12 and "cannot connect to the target" in proc.stderr
     proc, _ = sync("postgresql://a:b@/x?bogus=1", uat_url, tmp_path)
     assert proc.returncode == 2 and "not a valid PostgreSQL URL" in proc.stderr
-    for p in (proc,):
-        assert "Traceback" not in p.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(uat_url).checksum == before.checksum
+
+
+def test_each_kind_of_bad_input_has_its_own_exit_code(prod_url: Any, uat_url: Any, tmp_path: Path) -> None:
+    """The brief's list of bad input: a malformed config, a wrong password, an unreachable host,
+    a missing table, production and target being the same database. Each is one sentence, a
+    code of its own, and UAT unchanged."""
+    cluster = prod_url.cluster
+    before = snapshot(uat_url)
+    config = _write(tmp_path, "bad.toml", "tenants = [\n")
+    codes = {
+        "config": sync(prod_url, uat_url, tmp_path, "--config", str(config))[0],
+        "password": sync(cluster.url(prod_url.dbname, password="wrong-pw"), uat_url, tmp_path)[0],
+        "unreachable": sync("postgresql://u:p@127.0.0.1:1/x?connect_timeout=3", uat_url, tmp_path)[0],
+        "same database": sync(uat_url, uat_url, tmp_path)[0],
+    }
+    execute(prod_url, "ALTER TABLE apps_catalog_tag RENAME TO apps_catalog_tag_renamed")
+    try:
+        codes["missing table"] = sync(prod_url, uat_url, tmp_path)[0]
+    finally:
+        execute(prod_url, "ALTER TABLE apps_catalog_tag_renamed RENAME TO apps_catalog_tag")
+    for name, proc in codes.items():
+        assert proc.returncode not in (0, 1), f"{name}: exit {proc.returncode}\n{proc.stderr}"
+        assert "Traceback" not in proc.stderr, name
+        assert proc.stderr.splitlines()[-1].startswith("dbsync: "), f"{name}: {proc.stderr}"  # one sentence
+    assert {name: proc.returncode for name, proc in codes.items()} == {
+        "config": 2,
+        "password": 11,
+        "unreachable": 12,
+        "same database": 3,
+        "missing table": 13,
+    }
+    assert snapshot(uat_url).checksum == before.checksum
 
 
 def test_source_role_with_select_only(prod_url: Any, uat_url: str, tmp_path: Path) -> None:
@@ -765,7 +807,7 @@ def test_passwords_from_pgpassword_and_pgpass(prod_url: Any, uat_url: Any, tmp_p
     ok(sync(bare_prod, bare_uat, tmp_path, env={"PGPASSFILE": str(pgpass)})[0])
     ok(sync(bare_prod, bare_uat, tmp_path, env={"PGPASSWORD": "postgres-pw"})[0])
     proc, _ = sync(bare_prod, bare_uat, tmp_path, env={"PGPASSWORD": "wrong-pw-123"})
-    assert proc.returncode == 2 and "password authentication failed" in proc.stderr
+    assert proc.returncode == 11 and "password authentication failed" in proc.stderr
     assert "wrong-pw-123" not in proc.stderr
 
 

@@ -148,7 +148,7 @@ def test_row_level_security_hiding_production_rows_is_refused(
 
     proc, report = sync(reader, uat, tmp_path, "--no-backup")
 
-    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"  # refused at plan
+    assert proc.returncode == 13, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"  # refused at plan
     assert "apps_docs_doc" in proc.stderr and "row-level security" in proc.stderr.lower(), proc.stderr
     assert "Traceback" not in proc.stderr
     assert report["status"] != "committed"
@@ -524,11 +524,12 @@ def test_production_test_tenants_rows_neither_refuse_nor_count_in_remaps(
 # -- 8. a users.superuser_column that is not boolean ---------------------------------------------
 
 
-def test_superuser_column_that_is_not_boolean_is_a_config_error(make_db: MakeDb, tmp_path: Path) -> None:
+def test_superuser_column_that_is_not_boolean_is_bad_input(make_db: MakeDb, tmp_path: Path) -> None:
     """users.superuser_column names a varchar column (a job title, as in Chinook-like schemas):
     before the fix the run got as far as preserve and failed there with PostgreSQL's raw
-    "argument of AND must be type boolean" (exit 4); it is bad input, reported as such (exit 2)
-    by the config key and the column's type before the target is locked."""
+    "argument of AND must be type boolean" (exit 4); it is bad input, reported as such (exit 13,
+    the schema does not fit the config) by the config key and the column's type before the
+    target is locked."""
     ddl = f"""
     ALTER TABLE auth_user ADD COLUMN title varchar(30);
     CREATE TABLE apps_crm_customer (id serial PRIMARY KEY,
@@ -548,7 +549,7 @@ def test_superuser_column_that_is_not_boolean_is_a_config_error(make_db: MakeDb,
 
     proc, report = sync(prod, uat, tmp_path, "--no-backup", "--config", config)
 
-    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 13, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "users.superuser_column" in proc.stderr, proc.stderr
     assert re.search(r"character varying|varchar", proc.stderr), proc.stderr
     assert "Traceback" not in proc.stderr
@@ -1137,7 +1138,7 @@ def test_unmatched_natural_key_in_a_not_null_column_is_refused(
 
 def test_a_database_without_a_user_table(make_db: MakeDb, tmp_path: Path) -> None:
     """Sample databases (the airlines demo, employees, world) have no user table: the run was
-    refused (exit 2, "the user table 'auth_user' does not exist") whatever the config said.
+    refused (exit 13, "the user table 'auth_user' does not exist") whatever the config said.
     ``users.table = ""`` says there is none, and nothing is remapped as a user."""
     ddl = f"""
     DROP TABLE auth_user;
@@ -1155,7 +1156,7 @@ def test_a_database_without_a_user_table(make_db: MakeDb, tmp_path: Path) -> Non
         "INSERT INTO apps_tenants_tenant VALUES (1, 'test_u'); INSERT INTO apps_docs_doc VALUES (1, 1, 'uat doc')",
     )
     proc, _ = sync(prod, uat, tmp_path, "--no-backup")
-    assert proc.returncode == 2 and "the user table 'auth_user' does not exist" in proc.stderr, proc.stderr
+    assert proc.returncode == 13 and "the user table 'auth_user' does not exist" in proc.stderr, proc.stderr
 
     proc, report = sync(
         prod, uat, tmp_path, "--no-backup", "--config", write_config(tmp_path, '[users]\ntable = ""\n')

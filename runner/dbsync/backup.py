@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import faults
 from .background import Background
 from .compression import DEFAULT, ZSTD, Compression, compress, decompress
-from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
+from .errors import BackupInvalid, ConfigError, DbsyncError, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 from .store import CHUNK, BackupStore, ObjectInfo, Written
@@ -513,8 +513,9 @@ def find_backup(
     return matches[0]
 
 
-class BadRef(StoreError):
-    """No (single) backup matches what the user asked for."""
+class BadRef(ConfigError):
+    """No (single) backup matches what the user asked for (a run id, folder, ``latest`` or
+    ``--series``): the option is wrong, not the store, which answered (exit 2)."""
 
 
 def read_archive(store: BackupStore, manifest: Manifest) -> Iterator[bytes]:

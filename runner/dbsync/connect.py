@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from .errors import ConfigError, ConnectionFailed
+from .errors import ConfigError, ConnectionFailed, HostUnreachable
 from .redact import redact, remember_secret, secrets_of
 
 SESSION_SETTINGS = (
@@ -76,6 +76,45 @@ def endpoint(role: str, conninfo: str) -> Endpoint:
     return Endpoint(role, conninfo, f"{user}@{host}:{port}/{dbname}")
 
 
+# libpq's and psycopg's words for a server that was never reached, or that answered it cannot
+# take a connection now (FATAL, but passing: a restart, a full pool). Anything else, such as
+# "password authentication failed" or "database ... does not exist", is a refused login.
+_UNREACHABLE = (
+    "could not translate host name",
+    "failed to resolve host",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "connection refused",
+    "timeout expired",
+    "timed out",
+    "no route to host",
+    "network is unreachable",
+    "server closed the connection unexpectedly",
+    "connection reset",
+    "no such file or directory",  # a Unix socket that is not there: no server on it
+    "too many clients",
+    "remaining connection slots are reserved",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+)
+
+
+def failure_kind(message: str) -> type[ConnectionFailed]:
+    """Which failure a connection error's text describes: :class:`HostUnreachable` when every
+    attempt failed to reach a server that would take the login, :class:`ConnectionFailed` (a
+    refused login, or a URL the server does not accept) otherwise. libpq tries each host of a
+    URL in turn and reports each attempt ("connection to server at ..."); one server that
+    refused the login makes the whole a refused login, as a retry would meet the same refusal."""
+    text = message.lower()
+    attempts = text.split("connection to server")[1:] or [text]
+    if all(any(m in attempt for m in _UNREACHABLE) for attempt in attempts):
+        return HostUnreachable
+    return ConnectionFailed
+
+
 def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
     """Connect in autocommit mode with the comparable session settings applied."""
     try:
@@ -86,11 +125,16 @@ def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
             application_name=f"dbsync-{ep.role}",
         )
     except psycopg.OperationalError as exc:
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        text = str(exc)
+        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
         first = redact(lines[0] if lines else "connection failed")
-        raise ConnectionFailed(
-            f"cannot connect to the {ep.role} database {ep.description}: {first}"
-        ) from None
+        kind = failure_kind(text)
+        hint = (
+            "check the host, the port and the cluster's trusted sources; a later run may pass"
+            if kind is HostUnreachable
+            else "check the user, password and database name in the URL"
+        )
+        raise kind(f"cannot connect to the {ep.role} database {ep.description}: {first} ({hint})") from None
     except psycopg.Error as exc:
         raise ConnectionFailed(
             f"cannot connect to the {ep.role} database {ep.description}: {redact(str(exc))}"

@@ -5,12 +5,15 @@ translated into these at the boundary with ``raise ... from exc``, so the CLI ca
 clear sentence and exit with a documented code, never a traceback::
 
     DbsyncError                      exit 1  (unexpected: a bug, reported as such)
-    ├── BadInput                     exit 2  nothing was changed
-    │   ├── ConfigError                      malformed or invalid config file / option
-    │   ├── ConnectionFailed                 wrong URL, password, unreachable host
-    │   ├── SchemaError                      missing table/column, source and target differ
-    │   ├── StoreError                       backup store: credentials, bucket, endpoint, disk
-    │   └── ToolMissing                      no pg_dump/pg_restore as new as the server
+    ├── BadInput                             nothing was changed; each kind its own code,
+    │   │                                    so CI can tell "fix the secret" from "retry"
+    │   ├── ConfigError              exit 2  malformed or invalid config file / option / URL
+    │   ├── ConnectionFailed         exit 11 the server refused the login (user, password, db)
+    │   │   └── HostUnreachable      exit 12 no server answered, or it cannot take connections
+    │   ├── SchemaError              exit 13 the schemas do not fit the run (missing table or
+    │   │                                    column, a type, row-level security, a difference)
+    │   ├── StoreError               exit 14 backup store: credentials, bucket, endpoint, disk
+    │   └── ToolMissing              exit 15 no pg_dump/pg_restore as new as the server
     ├── Refused                      exit 3  a safety check refused the run; nothing changed
     │   └── SameDatabase                     source and target are one database
     ├── RolledBack                   exit 4  the run failed and the target was rolled back
@@ -47,14 +50,28 @@ class ConfigError(BadInput):
 
 
 class ConnectionFailed(BadInput):
-    """A database could not be reached or refused our credentials."""
+    """A database server answered and refused the login: a wrong user, password or database
+    name, or a URL its server does not accept. Rerunning will not help; the secret must change."""
 
+    exit_code = 11
     kind = "connection"
 
 
-class SchemaError(BadInput):
-    """A table or column the run needs is missing, or source and target schemas differ."""
+class HostUnreachable(ConnectionFailed):
+    """A database server could not be reached at all (name not resolved, connection refused or
+    timed out), or it answered that it cannot take connections now. Unlike a refused login,
+    this may pass: CI can tell the two apart by the exit code and retry this one."""
 
+    exit_code = 12
+    kind = "unreachable"
+
+
+class SchemaError(BadInput):
+    """The databases' schemas do not fit the run: a table or column it (or the config) names is
+    missing or of the wrong type, source and target differ, or row-level security would hide
+    rows from dbsync's role."""
+
+    exit_code = 13
     kind = "schema"
 
 
@@ -62,12 +79,14 @@ class StoreError(BadInput):
     """The backup store cannot be used: wrong credentials, missing bucket, unreachable endpoint,
     unwritable folder, or a failed transfer."""
 
+    exit_code = 14
     kind = "store"
 
 
 class ToolMissing(BadInput):
     """No pg_dump / pg_restore / psql at least as new as the server is installed."""
 
+    exit_code = 15
     kind = "tool_missing"
 
 
@@ -114,7 +133,7 @@ class BackupInvalid(DbsyncError):
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (a bug: please report it with the log)",
-    2: "bad input: options, config, URLs or schema are wrong; nothing was changed",
+    2: "bad input: a malformed config file, option or URL; nothing was changed",
     3: "refused by a safety check; nothing was changed",
     4: "failed and rolled back; the target is exactly as it was",
     5: "connection lost during COMMIT; check the target",
@@ -123,5 +142,11 @@ EXIT_CODES = {
     8: "dbsync run: the DigitalOcean API failed (token, clusters, reaping)",
     9: "dbsync run: Pulumi failed (locked stack, failed up)",
     10: "dbsync run: the teardown left something behind (named in the log)",
+    11: "a database refused the login (user, password or database name); nothing was changed",
+    12: "a database host could not be reached, or cannot take connections now; nothing was changed",
+    13: "the schemas do not fit the run: a table or column it names is missing or of another type, "
+    "the two schemas differ, or row-level security hides rows; nothing was changed",
+    14: "the backup store cannot be used (credentials, bucket, endpoint, folder, transfer)",
+    15: "no pg_dump, pg_restore or psql at least as new as the server; nothing was changed",
     130: "interrupted; the target transaction was rolled back",
 }
