@@ -776,16 +776,17 @@ BACKUPS_RESTORE_CHECKPOINTS = [
 ]
 
 
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "term"])
 @pytest.mark.parametrize("where", BACKUPS_RESTORE_CHECKPOINTS)
 def test_backups_restore_fault_leaves_the_target_unchanged(
     make_db: Any, tmp_path: Path, where: str, how: str
 ) -> None:
-    """Failed or killed at each step of ``backups restore``, the target is exactly as it was;
-    a failure after the target's backup was dumped still completes that backup."""
+    """Failed, killed or sent SIGTERM (a cancelled CI job) at each step of ``backups restore``,
+    the target is exactly as it was; a failure after the target's backup was dumped still
+    completes that backup."""
     uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
     before = snapshot(uat)
-    fault = where if how == "raise" else f"{where}:kill"
+    fault = where if how == "raise" else f"{where}:{how}"
     proc = dbsync(
         "backups",
         "restore",
@@ -799,6 +800,15 @@ def test_backups_restore_fault_leaves_the_target_unchanged(
     assert snapshot(uat).checksum == before.checksum
     if how == "kill":
         assert proc.returncode == -9
+        return
+    if how == "term":
+        assert proc.returncode == 130, proc.stderr
+        assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
+        assert rows(
+            uat,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        ) == [(0,)], "a session of the interrupted run is still open"
         return
     assert proc.returncode == 4, proc.stderr
     assert f"fault injected at {where}" in proc.stderr and "the target was not changed" in proc.stderr

@@ -61,16 +61,22 @@ def checksums(databases: Any) -> tuple[str, str]:
     return snapshot(prod).checksum, snapshot(uat).checksum
 
 
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "term"])
 @pytest.mark.parametrize("where", CHECKPOINTS)
 def test_fault_leaves_target_unchanged(
     databases: Any, checksums: tuple[str, str], tmp_path: Path, where: str, how: str
 ) -> None:
+    """An exception, a SIGKILL, and a SIGTERM (a cancelled CI job: the run unwinds, rolls back
+    and exits 130) at each checkpoint."""
     prod, uat = databases
-    fault = where if how == "raise" else f"{where}:kill"
+    fault = where if how == "raise" else f"{where}:{how}"
     proc, report = sync(prod, uat, tmp_path, env={"DBSYNC_FAULT": fault})
     if how == "kill":
         assert proc.returncode == -signal.SIGKILL
+    elif how == "term":
+        assert proc.returncode == 130, proc.stderr
+        assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
+        assert report["status"] == "interrupted", report
     else:
         assert proc.returncode == (1 if where in BEFORE_TRANSACTION else 4), proc.stderr
         assert f"fault injected at {where}" in proc.stderr

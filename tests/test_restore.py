@@ -420,14 +420,22 @@ def pair(sample_databases: Any) -> Any:
     staging.cluster.drop_database(staging.dbname)
 
 
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "term"])
 @pytest.mark.parametrize("where", STEPS)
 def test_fault_at_each_step_leaves_staging_unchanged(pair: Any, tmp_path: Path, where: str, how: str) -> None:
+    """An exception, a SIGKILL, and a SIGTERM (a cancelled CI job) at each step. The SIGTERM is
+    sent from whichever thread reaches the step, so at the streaming steps it lands in the main
+    thread wherever that is, as a signal from outside would."""
     prod, staging, prod_sum, staging_sum = pair
-    fault = where if how == "raise" else f"{where}:kill"
+    fault = where if how == "raise" else f"{where}:{how}"
     proc, report = restore(staging, tmp_path, source=prod, env={"DBSYNC_FAULT": fault})
     if how == "kill":
         assert proc.returncode == -signal.SIGKILL
+    elif how == "term":
+        assert proc.returncode == 130, proc.stderr
+        assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
+        assert report["status"] == "interrupted", report
+        wait_for_no_sessions(prod)  # pg_dump's and the fingerprint's sessions are gone too
     else:
         assert proc.returncode == 4, proc.stderr
         assert f"fault injected at {where}" in proc.stderr and "Traceback" not in proc.stderr

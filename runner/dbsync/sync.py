@@ -340,10 +340,10 @@ class SyncRun:
             self.report.finish("outcome_unknown")
         elif isinstance(error, Refused):
             self.report.finish("refused")
+        elif isinstance(exc, KeyboardInterrupt):  # as restore says it, and as exit 130 does
+            self.report.finish("interrupted")
         elif isinstance(error, RolledBack) or was_open:
             self.report.finish("rolled_back")
-        elif isinstance(exc, KeyboardInterrupt):
-            self.report.finish("interrupted")
         else:
             self.report.finish("failed")
 
