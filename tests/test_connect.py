@@ -21,6 +21,22 @@ def test_timeouts_off_names_postgresql_17s_third_timeout_only_from_17() -> None:
     ]
 
 
+REFUSED_LOGIN = (
+    'connection failed: connection to server at "10.0.0.1", port 5432 failed: FATAL:  password '
+    'authentication failed for user "doadmin"'
+)
+REFUSED_PORT = (
+    'connection failed: connection to server at "10.0.0.1", port 5432 failed: Connection refused\n'
+    "\tIs the server running on that host and accepting TCP/IP connections?"
+)
+# psycopg 3.3's text when more than one attempt failed (psycopg/connection.py)
+MANY = (
+    "{}\nMultiple connection attempts failed. All failures were:\n"
+    "- host: 'a.example', port: '5432', hostaddr: '10.0.0.1': {}\n"
+    "- host: 'b.example', port: '5432', hostaddr: '10.0.0.2': {}"
+)
+
+
 @pytest.mark.parametrize(
     ("message", "kind"),
     [
@@ -41,12 +57,21 @@ def test_timeouts_off_names_postgresql_17s_third_timeout_only_from_17() -> None:
          HostUnreachable),
         ('connection to server on socket "/nowhere/.s.PGSQL.5432" failed: No such file or directory',
          HostUnreachable),
-        # libpq tried two hosts: one did not answer, the other refused the login. A retry would
-        # meet the same refusal, so it is a refused login.
-        ('connection to server at "a", port 5432 failed: Connection refused\n'
-         'connection to server at "b", port 5432 failed: FATAL:  password authentication failed', ConnectionFailed),
-        ('connection to server at "a", port 5432 failed: Connection refused\n'
-         'connection to server at "b", port 5432 failed: timeout expired', HostUnreachable),
+        ('connection to server at "h", port 5432 failed: FATAL:  too many connections for role "app"',
+         HostUnreachable),
+        ("connection to server at \"h\", port 25061 failed: FATAL:  no more connections allowed (max_client_conn)",
+         HostUnreachable),
+        ('connection to server at "h", port 5432 failed: SSL SYSCALL error: EOF detected', HostUnreachable),
+        # names the server echoes in quotes do not count: a missing database called "timed out"
+        ('connection to server at "h", port 5432 failed: FATAL:  database "timed out" does not exist',
+         ConnectionFailed),
+        ('connection to server at "h", port 5432 failed: FATAL:  password authentication failed for user '
+         '"connection reset"', ConnectionFailed),
+        # psycopg (3.2 on) tries each host and address itself: the last error first, then each
+        # attempt. One server that refused the login makes it a refused login, whatever the order.
+        (MANY.format("connection timeout expired", REFUSED_LOGIN, "connection timeout expired"), ConnectionFailed),
+        (MANY.format(REFUSED_LOGIN, "connection timeout expired", REFUSED_LOGIN), ConnectionFailed),
+        (MANY.format("connection timeout expired", REFUSED_PORT, "connection timeout expired"), HostUnreachable),
     ],
 )
 def test_failure_kind_tells_a_refused_login_from_an_unreachable_host(
@@ -56,4 +81,3 @@ def test_failure_kind_tells_a_refused_login_from_an_unreachable_host(
     database, a closed port and an unresolvable name are also checked end to end in
     test_sync's connection tests)."""
     assert failure_kind(message) is kind
-    assert failure_kind(message.upper()) is kind

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import faults
 from .background import Background
 from .compression import DEFAULT, ZSTD, Compression, compress, decompress
-from .errors import BackupInvalid, ConfigError, DbsyncError, RolledBack, StoreError
+from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 from .store import CHUNK, BackupStore, ObjectInfo, Written
@@ -513,9 +513,10 @@ def find_backup(
     return matches[0]
 
 
-class BadRef(ConfigError):
-    """No (single) backup matches what the user asked for (a run id, folder, ``latest`` or
-    ``--series``): the option is wrong, not the store, which answered (exit 2)."""
+class BadRef(StoreError):
+    """The store holds no single backup that matches what the user asked for (a run id, a
+    folder, ``latest`` of a series), or none at all yet (exit 14, as the store's other
+    failures: what was asked of it cannot be had)."""
 
 
 def read_archive(store: BackupStore, manifest: Manifest) -> Iterator[bytes]:

@@ -6,6 +6,7 @@ bytea) so that a row's text, and so its digest, is identical on source and targe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -76,9 +77,10 @@ def endpoint(role: str, conninfo: str) -> Endpoint:
     return Endpoint(role, conninfo, f"{user}@{host}:{port}/{dbname}")
 
 
-# libpq's and psycopg's words for a server that was never reached, or that answered it cannot
-# take a connection now (FATAL, but passing: a restart, a full pool). Anything else, such as
-# "password authentication failed" or "database ... does not exist", is a refused login.
+# libpq's, psycopg's and PgBouncer's words for a server that was never reached, a connection
+# that broke on the way, or a server that answered it cannot take a connection now (FATAL, but
+# passing: a restart, a failover, a full pool, a role at its connection limit). Anything else,
+# such as "password authentication failed" or "database ... does not exist", is a refused login.
 _UNREACHABLE = (
     "could not translate host name",
     "failed to resolve host",
@@ -91,28 +93,72 @@ _UNREACHABLE = (
     "network is unreachable",
     "server closed the connection unexpectedly",
     "connection reset",
+    "could not receive data from server",
+    "could not send startup packet",
+    "ssl syscall error",
+    "unexpected eof",
+    "ssl connection has been closed unexpectedly",
     "no such file or directory",  # a Unix socket that is not there: no server on it
     "too many clients",
+    "too many connections for role",
+    "too many connections for database",
     "remaining connection slots are reserved",
     "the database system is starting up",
     "the database system is shutting down",
     "the database system is in recovery mode",
     "the database system is not yet accepting connections",
     "the database system is not accepting connections",
+    "terminating connection due to administrator command",
+    "canceling authentication due to timeout",
+    "server is in hot standby mode",
+    "session is read-only",
+    "no more connections allowed",  # PgBouncer (DigitalOcean's connection pools)
+    "server login has been failing",
+    "pgbouncer cannot connect to server",
+    "query_wait_timeout",
 )
+_MANY = "Multiple connection attempts failed. All failures were:"
+_QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'")
+
+
+def attempts(message: str) -> list[str]:
+    """Each connection attempt's error in a failed connection's text. psycopg (3.2 on) tries
+    every host of a URL, and every address of a host, itself; when more than one failed it
+    puts the last error first, then ``_MANY`` and one ``- host: ..., port: ...: error`` line
+    (with its continuation lines) per attempt."""
+    if _MANY not in message:
+        return [message.strip()]
+    listed = message.split(_MANY, 1)[1]
+    return [a.strip() for a in listed.split("\n- ")[1:] if a.strip()] or [message.strip()]
 
 
 def failure_kind(message: str) -> type[ConnectionFailed]:
     """Which failure a connection error's text describes: :class:`HostUnreachable` when every
     attempt failed to reach a server that would take the login, :class:`ConnectionFailed` (a
-    refused login, or a URL the server does not accept) otherwise. libpq tries each host of a
-    URL in turn and reports each attempt ("connection to server at ..."); one server that
-    refused the login makes the whole a refused login, as a retry would meet the same refusal."""
-    text = message.lower()
-    attempts = text.split("connection to server")[1:] or [text]
-    if all(any(m in attempt for m in _UNREACHABLE) for attempt in attempts):
-        return HostUnreachable
-    return ConnectionFailed
+    refused login, or a URL the server does not accept) otherwise. One server that refused the
+    login makes the whole a refused login, since a retry would meet the same refusal. Names the
+    messages echo in quotes (a role, a database, a host) are left out of the comparison: a
+    database called "timed out" does not make a missing database a network failure."""
+    unreachable = [
+        any(m in _QUOTED.sub("", attempt).lower() for m in _UNREACHABLE) for attempt in attempts(message)
+    ]
+    return HostUnreachable if all(unreachable) else ConnectionFailed
+
+
+def _failure(ep: Endpoint, exc: psycopg.Error) -> ConnectionFailed:
+    """One sentence for a failed connection: each attempt's first line, and what to check."""
+    text = str(exc)
+    tried = attempts(text)
+    said = "; ".join(a.splitlines()[0].strip() for a in tried if a.strip()) or "connection failed"
+    if len(tried) > 1:
+        said = f"{len(tried)} attempts: {said}"
+    kind = failure_kind(text)
+    hint = (
+        "check the host, the port and the cluster's trusted sources; a later run may pass"
+        if kind is HostUnreachable
+        else "check the URL's user, password, database name and SSL settings"
+    )
+    return kind(f"cannot connect to the {ep.role} database {ep.description}: {redact(said)} ({hint})")
 
 
 def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
@@ -124,22 +170,17 @@ def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
             connect_timeout=connect_timeout,
             application_name=f"dbsync-{ep.role}",
         )
-    except psycopg.OperationalError as exc:
-        text = str(exc)
-        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-        first = redact(lines[0] if lines else "connection failed")
-        kind = failure_kind(text)
-        hint = (
-            "check the host, the port and the cluster's trusted sources; a later run may pass"
-            if kind is HostUnreachable
-            else "check the user, password and database name in the URL"
-        )
-        raise kind(f"cannot connect to the {ep.role} database {ep.description}: {first} ({hint})") from None
     except psycopg.Error as exc:
-        raise ConnectionFailed(
-            f"cannot connect to the {ep.role} database {ep.description}: {redact(str(exc))}"
+        raise _failure(ep, exc) from None
+    try:
+        with conn.cursor() as cur:
+            for statement in (*SESSION_SETTINGS, *timeouts_off(conn.info.server_version)):
+                cur.execute(statement)
+    except psycopg.Error as exc:
+        kind = HostUnreachable if conn.broken else ConnectionFailed
+        conn.close()
+        raise kind(
+            f"the {ep.role} database {ep.description} did not take dbsync's session settings: "
+            f"{redact(exc.diag.message_primary or str(exc))}"
         ) from None
-    with conn.cursor() as cur:
-        for statement in (*SESSION_SETTINGS, *timeouts_off(conn.info.server_version)):
-            cur.execute(statement)
     return conn

@@ -12,7 +12,8 @@ clear sentence and exit with a documented code, never a traceback::
     │   │   └── HostUnreachable      exit 12 no server answered, or it cannot take connections
     │   ├── SchemaError              exit 13 the schemas do not fit the run (missing table or
     │   │                                    column, a type, row-level security, a difference)
-    │   ├── StoreError               exit 14 backup store: credentials, bucket, endpoint, disk
+    │   ├── StoreError               exit 14 backup store: credentials, bucket, endpoint, disk,
+    │   │                                    or no single backup matches the one asked for
     │   └── ToolMissing              exit 15 no pg_dump/pg_restore as new as the server
     ├── Refused                      exit 3  a safety check refused the run; nothing changed
     │   └── SameDatabase                     source and target are one database
@@ -77,7 +78,8 @@ class SchemaError(BadInput):
 
 class StoreError(BadInput):
     """The backup store cannot be used: wrong credentials, missing bucket, unreachable endpoint,
-    unwritable folder, or a failed transfer."""
+    unwritable folder, or a failed transfer; or it holds no single backup that matches the one
+    asked for."""
 
     exit_code = 14
     kind = "store"
@@ -146,7 +148,8 @@ EXIT_CODES = {
     12: "a database host could not be reached, or cannot take connections now; nothing was changed",
     13: "the schemas do not fit the run: a table or column it names is missing or of another type, "
     "the two schemas differ, or row-level security hides rows; nothing was changed",
-    14: "the backup store cannot be used (credentials, bucket, endpoint, folder, transfer)",
+    14: "the backup store cannot be used (credentials, bucket, endpoint, folder, transfer), or "
+    "holds no single backup that matches the one asked for",
     15: "no pg_dump, pg_restore or psql at least as new as the server; nothing was changed",
     130: "interrupted; the target transaction was rolled back",
 }

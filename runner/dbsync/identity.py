@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .connect import Connection
-from .errors import ConnectionFailed, SameDatabase
+from .errors import ConnectionFailed, HostUnreachable, SameDatabase
 from .sqlfiles import query
 
 
@@ -40,9 +40,9 @@ def identify(conn: Connection) -> Identity:
             cur.execute(query("select_database_identity"))
             row = cur.fetchone()
     except psycopg.Error as exc:
-        raise ConnectionFailed(
-            f"cannot read the database identity: {exc.diag.message_primary or exc}"
-        ) from None
+        # A connection that broke just after its login is a network failure, not a wrong URL.
+        kind = HostUnreachable if conn.broken else ConnectionFailed
+        raise kind(f"cannot read the database identity: {exc.diag.message_primary or exc}") from None
     assert row is not None
     return Identity(**row)
 

@@ -17,7 +17,8 @@ The steps (the log, the report and the fault hooks use these names):
                   retried once; if that fails, the run's droplet and rules are destroyed by tag
                   through the API, and anything still left is named in the log and the exit code.
 
-The exit code is the job's (0 success, 2-6 as documented by ``dbsync sync``/``restore``); a
+The exit code is the job's (0 success, 2-6, 11-15 and 130 as documented by ``dbsync
+sync``/``restore``); a
 failure of the launcher itself has its own (7 SSH, 8 DigitalOcean API, 9 Pulumi); 10 means the
 teardown left something behind, whatever the job did.
 """
