@@ -8,15 +8,21 @@ by ``tests.checksum``, which shares no code with dbsync.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.checksum import snapshot
-from tests.test_sync import execute, ok, rows, sync
+from tests.fix_pg import DbUrl
+from tests.test_sync import dbsync_env, execute, ok, rows, sync
 
 CHECKPOINTS = [
     "connect",
@@ -77,6 +83,9 @@ def test_fault_leaves_target_unchanged(
         assert proc.returncode == 130, proc.stderr
         assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
         assert report["status"] == "interrupted", report
+        assert report["error"]["step"] == where.split(".")[0]
+        for url in (uat, prod):  # pg_dump's sessions and the readers' too, not only dbsync's own
+            wait_for_no_sessions(url)
     else:
         assert proc.returncode == (1 if where in BEFORE_TRANSACTION else 4), proc.stderr
         assert f"fault injected at {where}" in proc.stderr
@@ -144,3 +153,94 @@ def test_dangling_reference_from_preserved_row_fails_the_foreign_key_proof(
     assert any(p["name"] == "foreign_key" and "apps_orders_order" in p["subject"] for p in failed), failed
     assert snapshot(uat).checksum == before.checksum
     assert json.dumps(report).count("postgres-pw") == 0
+
+
+def wait_for_no_sessions(url: str) -> None:
+    """After a kill, psql may still be draining its input; the server rolls back once it exits."""
+    for _ in range(100):
+        if rows(
+            url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        ) == [(0,)]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("sessions still open on the target")
+
+
+@contextlib.contextmanager
+def commits_wait_for_a_standby(url: DbUrl) -> Iterator[None]:
+    """Every COMMIT that wrote something on ``url``'s cluster, in a session with
+    ``synchronous_commit = on`` (the test clusters default to off), waits for a synchronous
+    standby that does not exist, until it is cancelled; cancelled, it has committed locally
+    anyway (PostgreSQL's "the transaction has already committed locally" warning). That is a
+    COMMIT in flight long enough for a signal to land in it, and one whose outcome is
+    "committed"."""
+    execute(url, "ALTER SYSTEM SET synchronous_standby_names = 'dbsync_test_no_such_standby'")
+    execute(url, "SELECT pg_reload_conf()")
+    try:
+        yield
+    finally:
+        execute(url, "ALTER SYSTEM RESET synchronous_standby_names")
+        execute(url, "SELECT pg_reload_conf()")
+
+
+def term_while_committing(url: DbUrl, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run dbsync with ``args``, send it SIGTERM once its COMMIT waits on ``url``'s cluster, and
+    return the finished process and its stderr."""
+    with commits_wait_for_a_standby(url):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dbsync.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dbsync_env({"PGOPTIONS": "-c synchronous_commit=on"}),
+        )
+        try:
+            deadline = time.monotonic() + 120
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event = 'SyncRep'"
+            )
+            while rows(url, query) == [(0,)]:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the run's COMMIT never waited"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), err
+
+
+def test_sigterm_while_commit_is_in_flight_is_outcome_unknown(make_db: Any, tmp_path: Path) -> None:
+    """A cancelled CI job's SIGTERM during COMMIT: psycopg cancels the statement and re-raises,
+    but the server may have committed already (here it has, locally). dbsync said "interrupted;
+    the target transaction was rolled back" (exit 130), which was then false; it says the
+    outcome is unknown (exit 5, status outcome_unknown)."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    report_path = tmp_path / "report.json"
+    args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
+    proc, err = term_while_committing(uat, *args)
+    assert proc.returncode == 5, err
+    assert "COMMIT was in flight" in err and "rolled back" not in err and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "outcome_unknown" and report["error"]["step"] == "commit"
+    # why "rolled back" would have been a lie: the sync is in UAT
+    assert snapshot(uat).checksum != before.checksum
+
+
+def test_sigterm_after_commit_keeps_the_committed_status(make_db: Any, tmp_path: Path) -> None:
+    """SIGTERM while old backups are pruned, after COMMIT: the run exits 130 but says, and
+    reports, that it committed; "rolled back" would be false."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    proc, report = sync(prod, uat, tmp_path, env={"DBSYNC_FAULT": "retain:term"})
+    assert proc.returncode == 130, proc.stderr
+    assert "interrupted after COMMIT: the run is committed" in proc.stderr and "rolled back" not in proc.stderr
+    assert report["status"] == "committed"
+    assert "interrupted after COMMIT: old backups were not pruned" in report["warnings"]
+    assert snapshot(uat).checksum != before.checksum

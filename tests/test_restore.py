@@ -26,6 +26,7 @@ from tests.test_backup import (
     wait_for_exclusive_lock,
     wait_for_lock,
 )
+from tests.test_faults import term_while_committing, wait_for_no_sessions
 from tests.test_sync import dbsync, execute, ok, rows
 
 STEPS = [
@@ -65,19 +66,6 @@ def same_data(a: str, b: str) -> None:
     assert sa.tables == sb.tables, sa.diff(sb)
     assert sa.sequences == sb.sequences
     assert sa.schema_checksum == sb.schema_checksum, sa.diff(sb)
-
-
-def wait_for_no_sessions(url: str) -> None:
-    """After a kill, psql may still be draining its input; the server rolls back once it exits."""
-    for _ in range(100):
-        if rows(
-            url,
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-        ) == [(0,)]:
-            return
-        time.sleep(0.1)
-    raise AssertionError("sessions still open on the target")
 
 
 def test_staging_becomes_an_exact_copy_without_leftovers(make_db: Any, tmp_path: Path) -> None:
@@ -804,3 +792,35 @@ def test_backups_restore_with_large_objects_stays_one_transaction(make_db: Any, 
     assert snapshot(staging).checksum == before.checksum
     assert rows(staging, lo) == staging_lo
     ok(dbsync(*args))
+
+
+def test_sigterm_while_commit_is_in_flight_is_outcome_unknown(make_db: Any, tmp_path: Path) -> None:
+    """SIGTERM while psql's COMMIT waits: killing psql then may or may not undo it (here the
+    server has committed locally). dbsync said "interrupted; staging was rolled back" (exit 130),
+    which was false; it says the outcome is unknown (exit 5, status outcome_unknown)."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    report_path = tmp_path / "report.json"
+    args = (
+        "restore", "--source", prod, "--target", staging, "--backup-store", f"file://{tmp_path}/store",
+        "--report", str(report_path),
+    )
+    proc, err = term_while_committing(staging, *args)
+    assert proc.returncode == 5, err
+    assert "COMMIT was in flight" in err and "rolled back" not in err and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "outcome_unknown" and report["error"]["step"] == "commit"
+    wait_for_no_sessions(staging)
+    assert snapshot(staging).checksum != before.checksum  # committed: "rolled back" would be a lie
+
+
+def test_sigterm_after_commit_keeps_the_committed_status(make_db: Any, tmp_path: Path) -> None:
+    """SIGTERM while old backups are pruned, after COMMIT: exit 130, but staging is restored and
+    the run says and reports so."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    proc, report = restore(staging, tmp_path, source=prod, env={"DBSYNC_FAULT": "retain:term"})
+    assert proc.returncode == 130, proc.stderr
+    assert "interrupted after COMMIT: the run is committed" in proc.stderr and "rolled back" not in proc.stderr
+    assert report["status"] == "committed"
+    assert "interrupted after COMMIT: old backups were not pruned" in report["warnings"]
+    same_data(prod, staging)

@@ -35,16 +35,20 @@ def execute(url: str, statement: str) -> None:
         conn.execute(statement)
 
 
-def dbsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def dbsync_env(env: dict[str, str] | None = None) -> dict[str, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     # Never the real data directory: a run without --backup-store would write there.
     full_env["XDG_DATA_HOME"] = os.path.join(tempfile.gettempdir(), "dbsync-test-xdg")
     full_env.update(env or {})
+    return full_env
+
+
+def dbsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dbsync.cli", *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=dbsync_env(env),
         timeout=300,
     )
 
@@ -457,7 +461,7 @@ def test_connection_problems_are_one_sentence_without_secrets(
     wrong_password = cluster.url(prod_url.dbname, user="secret_user", password="not-the-pw-XyZ")
     proc, report = sync(wrong_password, uat_url, tmp_path)
     assert proc.returncode == 11, proc.stderr
-    assert "password authentication failed" in proc.stderr and "check the user, password" in proc.stderr
+    assert "password authentication failed" in proc.stderr and "check the URL's user, password" in proc.stderr
     assert report["error"]["kind"] == "connection"
     assert "not-the-pw-XyZ" not in proc.stderr + proc.stdout + json.dumps(report)
     proc, report = sync(prod_url, cluster.url("no_such_db_here"), tmp_path)
@@ -470,6 +474,14 @@ def test_connection_problems_are_one_sentence_without_secrets(
     assert "pw-Secret-77" not in proc.stderr + proc.stdout + json.dumps(report)
     proc, _ = sync(prod_url, "postgresql://u:pw@no-such-host.invalid/x?connect_timeout=3", tmp_path)
     assert proc.returncode == 12 and "cannot connect to the target" in proc.stderr
+    # two hosts, as in a URL with a standby: one does not answer, the other refuses the login
+    two = f"host=127.0.0.1,127.0.0.1 port=1,{cluster.port} dbname={prod_url.dbname} user=postgres"
+    proc, _ = sync(f"{two} password=wrong-pw-2", uat_url, tmp_path)
+    assert proc.returncode == 11 and "2 attempts" in proc.stderr, proc.stderr
+    assert "Connection refused" in proc.stderr and "password authentication failed" in proc.stderr
+    assert "wrong-pw-2" not in proc.stderr
+    proc, _ = sync("host=127.0.0.1,127.0.0.1 port=1,2 dbname=x user=u password=p", uat_url, tmp_path)
+    assert proc.returncode == 12 and "2 attempts" in proc.stderr, proc.stderr
     proc, _ = sync("postgresql://a:b@/x?bogus=1", uat_url, tmp_path)
     assert proc.returncode == 2 and "not a valid PostgreSQL URL" in proc.stderr
     assert "Traceback" not in proc.stderr

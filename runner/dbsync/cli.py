@@ -132,6 +132,20 @@ def _fail(exc: DbsyncError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def _interrupted(report: Report, report_path: Path | None, quiet: bool, undone: str) -> NoReturn:
+    """Exit 130 on SIGINT/SIGTERM, saying what the target holds: rolled back, or, when the
+    signal came after COMMIT (while old backups were pruned), committed."""
+    if report.status == "committed":
+        report.warnings.append("interrupted after COMMIT: old backups were not pruned")
+        _finish(report, report_path, quiet)
+        click.echo("dbsync: interrupted after COMMIT: the run is committed; old backups were not pruned",
+                   err=True)
+    else:
+        _finish(report, report_path, quiet)
+        click.echo(f"dbsync: interrupted; {undone}", err=True)
+    sys.exit(130)
+
+
 def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return click.option(
         "--jobs",
@@ -222,9 +236,7 @@ def sync(
         click.echo(f"dbsync: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _finish(report, report_path, quiet)
-        click.echo("dbsync: interrupted; the target transaction was rolled back", err=True)
-        sys.exit(130)
+        _interrupted(report, report_path, quiet, "the target transaction was rolled back")
     except Exception as exc:  # a bug: say so in one sentence, keep the traceback out of CI logs
         if os.environ.get("DBSYNC_DEBUG"):
             raise
@@ -320,9 +332,7 @@ def restore(
         _finish(report, report_path, quiet)
         _fail(exc)
     except KeyboardInterrupt:
-        _finish(report, report_path, quiet)
-        click.echo("dbsync: interrupted; staging was rolled back", err=True)
-        sys.exit(130)
+        _interrupted(report, report_path, quiet, "staging was rolled back")
     _finish(report, report_path, quiet)
 
 

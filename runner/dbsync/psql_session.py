@@ -176,7 +176,15 @@ class PsqlSession:
                     "what ran after that is committed, the rest may be too; restore the target "
                     "from its backup"
                 )
-        confirmation = self.ask("COMMIT;")
+        try:
+            confirmation = self.ask("COMMIT;")
+        except KeyboardInterrupt:
+            # COMMIT is on its way or done: killing psql now may or may not undo it
+            raise OutcomeUnknown(
+                "interrupted while COMMIT was in flight: the target holds either its old contents "
+                "or the new ones; check it (backups list has its previous contents) before "
+                "running again"
+            ) from None
         del confirmation
         assert self.proc.stdin is not None
         self.proc.stdin.close()

@@ -75,7 +75,7 @@ from .backup import (
 )
 from .compression import Compression
 from .connect import Connection, Endpoint, connect, timeouts_off
-from .errors import BackupInvalid, DbsyncError, ProofFailed, Refused, RolledBack
+from .errors import BackupInvalid, DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .progress import Progress
@@ -155,15 +155,15 @@ class RestoreRun:
                     faults.checkpoint(name)
                     action()
             self.report.finish("committed")
-            self._retain()
-            return self.report
         except BaseException as exc:
             error = self._translate(exc)
             self._abandon(interrupted=not isinstance(error, DbsyncError))
             if isinstance(error, DbsyncError):
                 self.report.fail(self._step, error.kind, str(error))
                 self.report.finish(
-                    "refused"
+                    "outcome_unknown"
+                    if isinstance(error, OutcomeUnknown)
+                    else "refused"
                     if isinstance(error, Refused)
                     else "rolled_back"
                     if self._step in ("replace", "verify", "commit")
@@ -181,6 +181,10 @@ class RestoreRun:
                     with contextlib.suppress(psycopg.Error):
                         conn.rollback()
                     conn.close()
+        # Committed: an interruption while old backups are pruned leaves the status as it is
+        # (the CLI says staging was restored), never "rolled back".
+        self._retain()
+        return self.report
 
     def _translate(self, exc: BaseException) -> BaseException:
         if isinstance(exc, DbsyncError | KeyboardInterrupt):
@@ -692,6 +696,7 @@ class RestoreRun:
         self.session = None
 
     def _retain(self) -> None:
+        faults.checkpoint("retain")
         for series, owner in self._series:
             try:
                 retain = self.settings.retain

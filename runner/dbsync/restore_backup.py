@@ -41,7 +41,7 @@ from .backup import (
 )
 from .compression import Compression
 from .connect import Connection, Endpoint, connect, timeouts_off
-from .errors import BackupInvalid, OutcomeUnknown, RolledBack
+from .errors import BackupInvalid, RolledBack
 from .faults import InjectedFault
 from .identity import Identity, identify
 from .pgtools import Tool, find_tool, server_major
@@ -179,13 +179,7 @@ def restore_backup(
             waiting, sealing = sealing, None  # its failure is the run's own, not a warning
             waiting.wait("the target")
         faults.checkpoint("backups-restore.commit")
-        try:
-            session.commit()
-        except KeyboardInterrupt:
-            raise OutcomeUnknown(
-                "interrupted while COMMIT was in flight: the target is either as it was or restored; "
-                "compare it with the backup (backups list) before running again"
-            ) from None
+        session.commit()  # an interruption while COMMIT is in flight: OutcomeUnknown
     except BaseException as exc:
         if session is not None:
             session.abandon()  # psql dies before COMMIT: the server rolls back

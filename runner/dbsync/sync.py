@@ -308,21 +308,24 @@ class SyncRun:
                 ("commit", self._commit),
             ]
         try:
-            for name, action in steps:
-                self._current_step = name
-                with self.progress.step(self.report, name):
-                    faults.checkpoint(name)
-                    action()
-            if self.dry_run:
-                self._rollback()
-                self.report.finish("dry_run")
-            else:
+            try:
+                for name, action in steps:
+                    self._current_step = name
+                    with self.progress.step(self.report, name):
+                        faults.checkpoint(name)
+                        action()
+                if self.dry_run:
+                    self._rollback()
+                    self.report.finish("dry_run")
+                    return self.report
                 self.report.finish("committed")
-                self._retain()
+            except BaseException as exc:
+                self._fail(exc)
+                raise self._translate(exc) from None
+            # Committed: an interruption while old backups are pruned leaves the status as it
+            # is (the CLI says the sync was committed), never "rolled back".
+            self._retain()
             return self.report
-        except BaseException as exc:
-            self._fail(exc)
-            raise self._translate(exc) from None
         finally:
             self._close()
 
@@ -583,6 +586,7 @@ class SyncRun:
     def _retain(self) -> None:
         """Keep the newest N backups of the series; a failure here is a warning, not a failure
         of the sync that already committed."""
+        faults.checkpoint("retain")
         if self.backup is None or self.report.backup is None:
             return
         try:
@@ -2554,8 +2558,15 @@ class SyncRun:
     def _commit(self) -> None:
         assert self.tgt is not None
         self._await_backup()
+        faults.checkpoint("commit.sent")
         try:
             self.tgt.commit()
+        except KeyboardInterrupt:
+            # psycopg cancels and re-raises, whether or not the server had committed already
+            raise OutcomeUnknown(
+                "interrupted while COMMIT was in flight: the target holds either its old data or "
+                "the new; check it (the report's proofs were for the new) before running again"
+            ) from None
         except psycopg.OperationalError as exc:
             if self.tgt.closed or self.tgt.broken:
                 raise OutcomeUnknown(
