@@ -256,7 +256,7 @@ def test_latest_backup_of_a_store_shared_by_two_databases_needs_a_series(
     before = snapshot(staging)
 
     proc, _ = restore(staging, tmp_path, "--from-backup", "latest")
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 14, proc.stderr
     assert "latest is ambiguous" in proc.stderr and "name one with --series" in proc.stderr
     assert snapshot(staging).checksum == before.checksum
 
