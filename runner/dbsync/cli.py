@@ -25,7 +25,7 @@ from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
 from .redact import redact
-from .report import Report
+from .report import PRUNE_INTERRUPTED, Report
 from .store import BackupStore, open_store
 
 EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
@@ -135,15 +135,26 @@ def _fail(exc: DbsyncError) -> NoReturn:
 def _interrupted(report: Report, report_path: Path | None, quiet: bool, undone: str) -> NoReturn:
     """Exit 130 on SIGINT/SIGTERM, saying what the target holds: rolled back, or, when the
     signal came after COMMIT (while old backups were pruned), committed."""
+    _finish(report, report_path, quiet)
     if report.status == "committed":
-        report.warnings.append("interrupted after COMMIT: old backups were not pruned")
-        _finish(report, report_path, quiet)
-        click.echo("dbsync: interrupted after COMMIT: the run is committed; old backups were not pruned",
-                   err=True)
+        unpruned = "; old backups were not pruned" if PRUNE_INTERRUPTED in report.warnings else ""
+        click.echo(f"dbsync: interrupted after COMMIT: the run is committed{unpruned}", err=True)
     else:
-        _finish(report, report_path, quiet)
         click.echo(f"dbsync: interrupted; {undone}", err=True)
     sys.exit(130)
+
+
+def _internal_error(report: Report, report_path: Path | None, quiet: bool, exc: Exception) -> NoReturn:
+    """Exit 1 for a bug, in one sentence; the report is still written (a committed run stays
+    committed in it). DBSYNC_DEBUG=1 shows the traceback instead."""
+    if os.environ.get("DBSYNC_DEBUG"):
+        raise exc
+    if report.status == "running":
+        report.fail(None, "error", f"internal error ({type(exc).__name__}): {exc}")
+        report.finish("failed")
+    _finish(report, report_path, quiet)
+    click.echo(f"dbsync: internal error ({type(exc).__name__}): {redact(str(exc))}", err=True)
+    sys.exit(1)
 
 
 def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -238,10 +249,7 @@ def sync(
     except KeyboardInterrupt:
         _interrupted(report, report_path, quiet, "the target transaction was rolled back")
     except Exception as exc:  # a bug: say so in one sentence, keep the traceback out of CI logs
-        if os.environ.get("DBSYNC_DEBUG"):
-            raise
-        click.echo(f"dbsync: internal error ({type(exc).__name__}): {redact(str(exc))}", err=True)
-        sys.exit(1)
+        _internal_error(report, report_path, quiet, exc)
     _finish(report, report_path, quiet)
 
 
@@ -333,6 +341,8 @@ def restore(
         _fail(exc)
     except KeyboardInterrupt:
         _interrupted(report, report_path, quiet, "staging was rolled back")
+    except Exception as exc:  # a bug: say so in one sentence, keep the traceback out of CI logs
+        _internal_error(report, report_path, quiet, exc)
     _finish(report, report_path, quiet)
 
 
@@ -493,6 +503,12 @@ def backups_restore(
     )
     for text in warnings:
         click.echo(f"dbsync: warning: {text}", err=True)
+    if summary.get("interrupted_after_commit"):
+        click.echo(
+            "dbsync: interrupted after COMMIT: the restore is committed; old backups were not pruned",
+            err=True,
+        )
+        sys.exit(130)
     saved = summary.get("target_backup")
     if isinstance(saved, dict):
         click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")

@@ -118,6 +118,7 @@ _UNREACHABLE = (
     "query_wait_timeout",
 )
 _MANY = "Multiple connection attempts failed. All failures were:"
+_ATTEMPT = re.compile(r"\n- (?=host: )")  # psycopg: "- host: %r, port: %r, hostaddr: %r: error"
 _QUOTED = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'")
 
 
@@ -129,7 +130,7 @@ def attempts(message: str) -> list[str]:
     if _MANY not in message:
         return [message.strip()]
     listed = message.split(_MANY, 1)[1]
-    return [a.strip() for a in listed.split("\n- ")[1:] if a.strip()] or [message.strip()]
+    return [a.strip() for a in _ATTEMPT.split(listed)[1:] if a.strip()] or [message.strip()]
 
 
 def failure_kind(message: str) -> type[ConnectionFailed]:

@@ -151,5 +151,6 @@ EXIT_CODES = {
     14: "the backup store cannot be used (credentials, bucket, endpoint, folder, transfer), or "
     "holds no single backup that matches the one asked for",
     15: "no pg_dump, pg_restore or psql at least as new as the server; nothing was changed",
-    130: "interrupted; the target transaction was rolled back",
+    130: "interrupted: the target transaction was rolled back (or, after COMMIT, the run is "
+    "committed; the message says which)",
 }

@@ -82,6 +82,7 @@ class PsqlSession:
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._xid: str | None = None
+        self.committed = False  # psql confirmed COMMIT (see commit)
         self.errors: list[bytes] = []
         self._threads = [
             threading.Thread(target=self._read_out, daemon=True),
@@ -186,11 +187,12 @@ class PsqlSession:
                 "running again"
             ) from None
         del confirmation
+        # psql printed the marker after COMMIT: with ON_ERROR_STOP a failed COMMIT stops it
+        # before that, so the transaction is committed whatever psql does from here on.
+        self.committed = True
         assert self.proc.stdin is not None
         self.proc.stdin.close()
-        code = self.proc.wait()
-        if code != 0:
-            raise RolledBack(f"COMMIT failed: {self.reason()}")
+        self.proc.wait()
 
     def abandon(self) -> None:
         """Kill psql before it reads COMMIT: the server rolls the transaction back."""

@@ -57,6 +57,10 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+# The warning a run that committed adds when a signal stops the pruning of old backups.
+PRUNE_INTERRUPTED = "interrupted after COMMIT: old backups were not pruned"
+
+
 @dataclass
 class Report:
     command: str

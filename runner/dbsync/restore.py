@@ -82,7 +82,7 @@ from .progress import Progress
 from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact, redact_output
-from .report import Proof, Report
+from .report import PRUNE_INTERRUPTED, Proof, Report
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .session_backup import back_up_in_session
 from .sqlfiles import query
@@ -154,8 +154,9 @@ class RestoreRun:
                 with self.progress.step(self.report, name):
                     faults.checkpoint(name)
                     action()
-            self.report.finish("committed")
         except BaseException as exc:
+            if self.report.status == "committed":  # a signal after COMMIT: nothing to undo
+                raise
             error = self._translate(exc)
             self._abandon(interrupted=not isinstance(error, DbsyncError))
             if isinstance(error, DbsyncError):
@@ -692,17 +693,30 @@ class RestoreRun:
     def _commit(self) -> None:
         assert self.session is not None
         self._await_target_backup()
-        self.session.commit()
+        try:
+            self.session.commit()
+        finally:
+            if self.session.committed:  # a signal from here on finds it committed
+                self.report.finish("committed")
         self.session = None
 
     def _retain(self) -> None:
-        faults.checkpoint("retain")
-        for series, owner in self._series:
-            try:
-                retain = self.settings.retain
-                prune(self.settings.store, series, retain, protect=[self.report.run_id], owner=owner)
-            except DbsyncError as exc:
-                self.report.warnings.append(f"old backups of {series} were not pruned: {exc}")
+        """Keep the newest N backups of each series written; staging is committed already, so
+        any failure here is a warning, and a signal leaves the status committed."""
+        try:
+            faults.checkpoint("retain")
+            for series, owner in self._series:
+                try:
+                    retain = self.settings.retain
+                    prune(self.settings.store, series, retain, protect=[self.report.run_id], owner=owner)
+                except Exception as exc:  # a bug in pruning too: the restore is committed
+                    warning = f"old backups of {series} were not pruned: {redact(str(exc))}"
+                    self.report.warnings.append(warning)
+        except KeyboardInterrupt:
+            self.report.warnings.append(PRUNE_INTERRUPTED)
+            raise
+        except Exception as exc:
+            self.report.warnings.append(f"old backups were not pruned: {redact(str(exc))}")
 
 
 _END = object()

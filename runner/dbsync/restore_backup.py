@@ -180,13 +180,15 @@ def restore_backup(
             waiting.wait("the target")
         faults.checkpoint("backups-restore.commit")
         session.commit()  # an interruption while COMMIT is in flight: OutcomeUnknown
+    except KeyboardInterrupt:
+        if session is None or not session.committed:
+            _abandon(session, sealing, interrupted=True, warn=warn)
+            raise
+        # psql confirmed COMMIT just before the signal: the target is restored, say so
+        session.abandon()
+        summary["interrupted_after_commit"] = True
     except BaseException as exc:
-        if session is not None:
-            session.abandon()  # psql dies before COMMIT: the server rolls back
-        if sealing is not None and not isinstance(exc, KeyboardInterrupt):
-            error = sealing.settle()  # a failed restore still leaves the target's backup
-            if error is not None:
-                warn(f"the target's backup did not complete: {redact(str(error))}")
+        _abandon(session, sealing, interrupted=False, warn=warn)
         if isinstance(exc, InjectedFault | psycopg.Error):
             text = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
             raise RolledBack(f"{redact(text or str(exc))}; the target was not changed") from None
@@ -202,6 +204,19 @@ def restore_backup(
         pg_restore=pg_restore.path,
     )
     return summary
+
+
+def _abandon(
+    session: PsqlSession | None, sealing: Sealing | None, *, interrupted: bool, warn: Callable[[str], None]
+) -> None:
+    """A failed or interrupted restore: psql dies before COMMIT, so the server rolls back; a
+    failure (not a signal) still completes the target's backup."""
+    if session is not None:
+        session.abandon()
+    if sealing is not None and not interrupted:
+        error = sealing.settle()  # a failed restore still leaves the target's backup
+        if error is not None:
+            warn(f"the target's backup did not complete: {redact(str(error))}")
 
 
 def _back_up_target(

@@ -77,7 +77,7 @@ from .plan import Edge, GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact
-from .report import Proof, Report, TableEntry
+from .report import PRUNE_INTERRUPTED, Proof, Report, TableEntry
 from .source_filter import Filter, Link, plan_filters
 from .sqlfiles import query
 from .sqlparts import columns, equal, key_items, not_null, relation, temp
@@ -318,7 +318,6 @@ class SyncRun:
                     self._rollback()
                     self.report.finish("dry_run")
                     return self.report
-                self.report.finish("committed")
             except BaseException as exc:
                 self._fail(exc)
                 raise self._translate(exc) from None
@@ -330,11 +329,11 @@ class SyncRun:
             self._close()
 
     def _fail(self, exc: BaseException) -> None:
+        if self.report.status == "committed":  # a signal after COMMIT: nothing to undo or say
+            return
         was_open = self._in_transaction
-        self._rollback()
-        if not isinstance(exc, KeyboardInterrupt):
-            self._settle_backup()
         error = self._translate(exc)
+        # The report first: a second signal during the cleanup below still leaves it right.
         if isinstance(error, DbsyncError):
             self.report.fail(self._current_step, error.kind, str(error))
         else:
@@ -349,6 +348,9 @@ class SyncRun:
             self.report.finish("rolled_back")
         else:
             self.report.finish("failed")
+        self._rollback()
+        if not isinstance(exc, KeyboardInterrupt):
+            self._settle_backup()
 
     def _translate(self, exc: BaseException) -> BaseException:
         """Our error for ``exc``. Our own errors pass through (a refusal stays a refusal even
@@ -586,10 +588,10 @@ class SyncRun:
     def _retain(self) -> None:
         """Keep the newest N backups of the series; a failure here is a warning, not a failure
         of the sync that already committed."""
-        faults.checkpoint("retain")
-        if self.backup is None or self.report.backup is None:
-            return
         try:
+            faults.checkpoint("retain")
+            if self.backup is None or self.report.backup is None:
+                return
             plan = prune(
                 self.backup.store,
                 self.report.backup["series"],
@@ -597,8 +599,11 @@ class SyncRun:
                 protect=[self.report.run_id],
                 owner=self._series_choice[1],
             )
-        except DbsyncError as exc:
-            self.report.warnings.append(f"old backups were not pruned: {exc}")
+        except KeyboardInterrupt:
+            self.report.warnings.append(PRUNE_INTERRUPTED)
+            raise
+        except Exception as exc:  # a bug in pruning too: the sync is committed all the same
+            self.report.warnings.append(f"old backups were not pruned: {redact(str(exc))}")
             return
         self.report.backup["pruned"] = [b.folder for b in [*plan.delete, *plan.leftovers]]
 
@@ -2558,7 +2563,6 @@ class SyncRun:
     def _commit(self) -> None:
         assert self.tgt is not None
         self._await_backup()
-        faults.checkpoint("commit.sent")
         try:
             self.tgt.commit()
         except KeyboardInterrupt:
@@ -2575,6 +2579,7 @@ class SyncRun:
                 ) from None
             raise
         self._in_transaction = False
+        self.report.finish("committed")  # at once: a signal from here on finds it committed
 
 
 def run_sync(
