@@ -119,7 +119,8 @@ class ProofFailed(RolledBack):
 
 
 class OutcomeUnknown(DbsyncError):
-    """The connection was lost while COMMIT was in flight: the target may or may not be changed."""
+    """The connection was lost, or a signal came, while COMMIT was in flight: the target may or
+    may not be changed."""
 
     exit_code = 5
     kind = "outcome_unknown"
@@ -138,7 +139,7 @@ EXIT_CODES = {
     2: "bad input: a malformed config file, option or URL; nothing was changed",
     3: "refused by a safety check; nothing was changed",
     4: "failed and rolled back; the target is exactly as it was",
-    5: "connection lost during COMMIT; check the target",
+    5: "connection lost, or a signal came, while COMMIT was in flight; check the target",
     6: "a backup is incomplete or corrupt (verify/restore refused to use it)",
     7: "dbsync run: SSH to the runner failed (unreachable, host key mismatch, refused login)",
     8: "dbsync run: the DigitalOcean API failed (token, clusters, reaping)",
