@@ -137,10 +137,15 @@ def _interrupted(report: Report, report_path: Path | None, quiet: bool, undone: 
     signal came after COMMIT (while old backups were pruned), committed."""
     _finish(report, report_path, quiet)
     if report.status == "committed":
-        unpruned = "; old backups were not pruned" if PRUNE_INTERRUPTED in report.warnings else ""
-        click.echo(f"dbsync: interrupted after COMMIT: the run is committed{unpruned}", err=True)
-    else:
-        click.echo(f"dbsync: interrupted; {undone}", err=True)
+        _committed_but_interrupted("the run is committed", unpruned=PRUNE_INTERRUPTED in report.warnings)
+    click.echo(f"dbsync: interrupted; {undone}", err=True)
+    sys.exit(130)
+
+
+def _committed_but_interrupted(committed: str, *, unpruned: bool = True) -> NoReturn:
+    """Exit 130 for a signal after COMMIT (while old backups were pruned): never "rolled back"."""
+    tail = "; old backups were not pruned" if unpruned else ""
+    click.echo(f"dbsync: interrupted after COMMIT: {committed}{tail}", err=True)
     sys.exit(130)
 
 
@@ -504,11 +509,7 @@ def backups_restore(
     for text in warnings:
         click.echo(f"dbsync: warning: {text}", err=True)
     if summary.get("interrupted_after_commit"):
-        click.echo(
-            "dbsync: interrupted after COMMIT: the restore is committed; old backups were not pruned",
-            err=True,
-        )
-        sys.exit(130)
+        _committed_but_interrupted("the restore is committed")
     saved = summary.get("target_backup")
     if isinstance(saved, dict):
         click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")
@@ -519,8 +520,7 @@ def backups_restore(
         except DbsyncError as exc:
             click.echo(f"dbsync: warning: old backups of {saved['series']} were not pruned: {exc}", err=True)
         except KeyboardInterrupt:
-            click.echo("dbsync: interrupted after the restore was committed; pruning stopped", err=True)
-            sys.exit(130)
+            _committed_but_interrupted("the restore is committed")
         else:
             for old in plan.delete:
                 click.echo(f"deleted {old.folder} (beyond the newest {retain})")

@@ -8,9 +8,11 @@ passwords and every message passes through :func:`dbsync.redact.redact` first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +61,21 @@ def new_run_id() -> str:
 
 # The warning a run that committed adds when a signal stops the pruning of old backups.
 PRUNE_INTERRUPTED = "interrupted after COMMIT: old backups were not pruned"
+
+
+@contextlib.contextmanager
+def pruning_after_commit(report: Report, what: str = "old backups") -> Iterator[None]:
+    """Around the pruning a run does after its COMMIT: the run is committed whatever happens
+    here, so a failure (a bug too) becomes a warning, and a signal is noted once and goes on
+    (the CLI then says the run is committed, not rolled back)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if PRUNE_INTERRUPTED not in report.warnings:
+            report.warnings.append(PRUNE_INTERRUPTED)
+        raise
+    except Exception as exc:
+        report.warnings.append(f"{what} were not pruned: {redact(str(exc))}")
 
 
 @dataclass

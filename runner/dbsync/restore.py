@@ -82,7 +82,7 @@ from .progress import Progress
 from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact, redact_output
-from .report import PRUNE_INTERRUPTED, Proof, Report
+from .report import Proof, Report, pruning_after_commit
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .session_backup import back_up_in_session
 from .sqlfiles import query
@@ -703,20 +703,12 @@ class RestoreRun:
     def _retain(self) -> None:
         """Keep the newest N backups of each series written; staging is committed already, so
         any failure here is a warning, and a signal leaves the status committed."""
-        try:
+        with pruning_after_commit(self.report):
             faults.checkpoint("retain")
             for series, owner in self._series:
-                try:
+                with pruning_after_commit(self.report, f"old backups of {series}"):
                     retain = self.settings.retain
                     prune(self.settings.store, series, retain, protect=[self.report.run_id], owner=owner)
-                except Exception as exc:  # a bug in pruning too: the restore is committed
-                    warning = f"old backups of {series} were not pruned: {redact(str(exc))}"
-                    self.report.warnings.append(warning)
-        except KeyboardInterrupt:
-            self.report.warnings.append(PRUNE_INTERRUPTED)
-            raise
-        except Exception as exc:
-            self.report.warnings.append(f"old backups were not pruned: {redact(str(exc))}")
 
 
 _END = object()

@@ -77,7 +77,7 @@ from .plan import Edge, GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact
-from .report import PRUNE_INTERRUPTED, Proof, Report, TableEntry
+from .report import Proof, Report, TableEntry, pruning_after_commit
 from .source_filter import Filter, Link, plan_filters
 from .sqlfiles import query
 from .sqlparts import columns, equal, key_items, not_null, relation, temp
@@ -588,7 +588,7 @@ class SyncRun:
     def _retain(self) -> None:
         """Keep the newest N backups of the series; a failure here is a warning, not a failure
         of the sync that already committed."""
-        try:
+        with pruning_after_commit(self.report):
             faults.checkpoint("retain")
             if self.backup is None or self.report.backup is None:
                 return
@@ -599,13 +599,7 @@ class SyncRun:
                 protect=[self.report.run_id],
                 owner=self._series_choice[1],
             )
-        except KeyboardInterrupt:
-            self.report.warnings.append(PRUNE_INTERRUPTED)
-            raise
-        except Exception as exc:  # a bug in pruning too: the sync is committed all the same
-            self.report.warnings.append(f"old backups were not pruned: {redact(str(exc))}")
-            return
-        self.report.backup["pruned"] = [b.folder for b in [*plan.delete, *plan.leftovers]]
+            self.report.backup["pruned"] = [b.folder for b in [*plan.delete, *plan.leftovers]]
 
     # -- 6. stage ----------------------------------------------------------------------------
 
