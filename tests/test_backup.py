@@ -26,7 +26,7 @@ from dbsync.errors import StoreError, ToolMissing
 from dbsync.pgtools import find_tool
 from dbsync.store import ObjectInfo, open_store
 from tests.checksum import snapshot
-from tests.test_faults import wait_for_no_sessions
+from tests.test_faults import term_while_committing, wait_for_no_sessions
 from tests.test_sync import dbsync, execute, ok, rows, sync
 
 
@@ -813,6 +813,22 @@ def test_backups_restore_fault_leaves_the_target_unchanged(
     completed = [b for b in pre_backups_restore(store_url) if b["complete"]]
     # dumped before the fault (the replace's steps): completed; else none
     assert len(completed) == (1 if where.startswith("backups-restore") else 0)
+
+
+def test_backups_restore_sigterm_while_commit_is_in_flight_is_settled_by_the_server(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """SIGTERM while ``backups restore``'s COMMIT waits (for a synchronous standby): before,
+    "outcome unknown" (exit 5). psql is told to cancel (the wait ends, the commit stands), the
+    server's commit log says committed: exit 130 saying so, and the target is changed."""
+    uat, store_url, run_id = synced_with_own_work(make_db, tmp_path)
+    before = snapshot(uat)
+    proc, err = term_while_committing(uat, "backups", "restore", "--backup-store", store_url, "--target", uat, run_id)
+    assert proc.returncode == 130, err
+    assert "interrupted during COMMIT, which the server completed: the restore is committed" in err, err
+    assert "COMMIT was interrupted (a signal), and the server had committed it" in err
+    assert "Traceback" not in err
+    assert snapshot(uat).checksum != before.checksum
 
 
 def test_backups_restore_whose_target_backup_reads_back_wrong_commits_nothing(

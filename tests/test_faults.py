@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +187,16 @@ def commits_wait_for_a_standby(url: DbUrl) -> Iterator[None]:
         execute(url, "SELECT pg_reload_conf()")
 
 
-def term_while_committing(url: DbUrl, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
-    """Run dbsync with ``args``, send it SIGTERM once its COMMIT waits on ``url``'s cluster, and
-    return the finished process and its stderr."""
+def term_while_committing(
+    url: DbUrl,
+    *args: str,
+    waiting: str = "wait_event = 'SyncRep'",
+    stop: Callable[[subprocess.Popen[str]], object] = lambda proc: proc.send_signal(signal.SIGTERM),
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run dbsync with ``args`` while COMMITs on ``url``'s cluster wait for a standby (see
+    commits_wait_for_a_standby); once a session there matches ``waiting`` (its COMMIT is in
+    flight), ``stop`` it (by default SIGTERM to dbsync) and return the finished process and its
+    stderr."""
     with commits_wait_for_a_standby(url):
         proc = subprocess.Popen(
             [sys.executable, "-m", "dbsync.cli", *args],
@@ -199,15 +207,12 @@ def term_while_committing(url: DbUrl, *args: str) -> tuple[subprocess.CompletedP
         )
         try:
             deadline = time.monotonic() + 120
-            query = (
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event = 'SyncRep'"
-            )
+            query = f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND {waiting}"
             while rows(url, query) == [(0,)]:
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline, "the run's COMMIT never waited"
                 time.sleep(0.05)
-            proc.send_signal(signal.SIGTERM)
+            stop(proc)
             out, err = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
@@ -216,22 +221,99 @@ def term_while_committing(url: DbUrl, *args: str) -> tuple[subprocess.CompletedP
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), err
 
 
-def test_sigterm_while_commit_is_in_flight_is_outcome_unknown(make_db: Any, tmp_path: Path) -> None:
+def test_sigterm_while_commit_is_in_flight_is_settled_by_the_server(make_db: Any, tmp_path: Path) -> None:
     """A cancelled CI job's SIGTERM during COMMIT: psycopg cancels the statement and re-raises,
     but the server may have committed already (here it has, locally). dbsync said "interrupted;
-    the target transaction was rolled back" (exit 130), which was then false; it says the
-    outcome is unknown (exit 5, status outcome_unknown)."""
+    the target transaction was rolled back" (exit 130), which was false, then "outcome unknown"
+    (exit 5), which was cautious. It now asks the server (txid_status on a fresh connection)
+    and says what is true: committed (status committed, exit 130, a warning naming the
+    transaction), with old backups not pruned."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(uat)
     report_path = tmp_path / "report.json"
     args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
     proc, err = term_while_committing(uat, *args)
+    assert proc.returncode == 130, err
+    assert "interrupted during COMMIT, which the server completed: the run is committed" in err, err
+    assert "rolled back" not in err and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "committed" and report["error"] is None
+    [settled] = [w for w in report["warnings"] if w.startswith("COMMIT was interrupted (a signal)")]
+    xid = settled.rsplit("transaction ", 1)[1].rstrip(")")
+    assert rows(uat, f"SELECT txid_status({xid})") == [("committed",)]
+    assert snapshot(uat).checksum != before.checksum  # the sync is in UAT
+
+
+def test_a_connection_lost_during_commit_is_settled_by_the_server(make_db: Any, tmp_path: Path) -> None:
+    """The target's session ends while COMMIT waits (a DBA terminates it; a failover would
+    look the same): before, "outcome unknown" (exit 5). The server had committed locally, and
+    its commit log says so on a fresh connection: the run is committed, exit 0, with a warning
+    that names the lost connection."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    report_path = tmp_path / "report.json"
+    args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
+    terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+    proc, err = term_while_committing(uat, *args, stop=lambda _proc: execute(uat, terminate))
+    assert proc.returncode == 0, err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "committed"
+    assert any(w.startswith("COMMIT was interrupted (the connection was lost") for w in report["warnings"])
+    assert snapshot(uat).checksum != before.checksum
+
+
+def test_a_commit_the_server_cannot_be_asked_about_stays_unknown(make_db: Any, tmp_path: Path) -> None:
+    """The target's server stops (a crash) while COMMIT waits, and does not come back within
+    the few seconds dbsync asks: the outcome stays unknown (exit 5), and the message gives the
+    query that settles it. Asked once the server is back, that query says "committed": the
+    commit record was flushed before the wait."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    report_path = tmp_path / "report.json"
+    args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
+
+    def crash(proc: subprocess.Popen[str]) -> None:
+        uat.cluster.stop("immediate")
+        try:
+            proc.wait(timeout=60)  # dbsync gives up asking while the server is down
+        finally:
+            uat.cluster.start()
+
+    proc, err = term_while_committing(uat, *args, stop=crash)
     assert proc.returncode == 5, err
-    assert "COMMIT was in flight" in err and "rolled back" not in err and "Traceback" not in err
+    assert "did not say how it ended" in err and "Traceback" not in err
     report = json.loads(report_path.read_text())
     assert report["status"] == "outcome_unknown" and report["error"]["step"] == "commit"
-    # why "rolled back" would have been a lie: the sync is in UAT
-    assert snapshot(uat).checksum != before.checksum
+    found = re.search(r"SELECT txid_status\(\d+\) on the target", err)
+    assert found, err
+    assert rows(uat, found.group(0).removesuffix(" on the target")) == [("committed",)]
+
+
+def test_sigterm_while_commit_runs_deferred_checks_is_rolled_back(make_db: Any, tmp_path: Path) -> None:
+    """A COMMIT that is still running deferred constraint triggers when SIGTERM comes has not
+    committed: the cancel stops it and the server rolls back. dbsync said "outcome unknown"
+    (exit 5); the server's commit log now says "aborted", so it is an ordinary interruption:
+    exit 130, status interrupted, UAT exactly as it was."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    # A deferred trigger on a table the sync writes: it sleeps once, at COMMIT.
+    execute(
+        uat,
+        """
+        CREATE FUNCTION dbsync_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;
+        CREATE CONSTRAINT TRIGGER dbsync_test_slow AFTER INSERT OR UPDATE OR DELETE
+        ON public.apps_catalog_tag DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION dbsync_test_slow();
+        """,
+    )
+    before = snapshot(uat)
+    report_path = tmp_path / "report.json"
+    args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
+    proc, err = term_while_committing(uat, *args, waiting="wait_event = 'PgSleep'")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "committed" not in err and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "interrupted" and report["error"]["step"] == "commit"
+    wait_for_no_sessions(uat)
+    assert snapshot(uat).checksum == before.checksum
 
 
 def test_a_failure_while_pruning_after_commit_is_a_warning(make_db: Any, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from .connect import endpoint
 from .errors import EXIT_CODES, ConfigError, DbsyncError
 from .progress import Progress, print_summary
 from .redact import redact
-from .report import PRUNE_INTERRUPTED, Report
+from .report import COMMIT_SETTLED, PRUNE_INTERRUPTED, Report
 from .store import BackupStore, open_store
 
 EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
@@ -134,19 +134,30 @@ def _fail(exc: DbsyncError) -> NoReturn:
 
 def _interrupted(report: Report, report_path: Path | None, quiet: bool, undone: str) -> NoReturn:
     """Exit 130 on SIGINT/SIGTERM, saying what the target holds: rolled back, or, when the
-    signal came after COMMIT (while old backups were pruned), committed."""
+    signal came after COMMIT (while old backups were pruned) or during a COMMIT the server then
+    said it had completed, committed."""
     _finish(report, report_path, quiet)
     if report.status == "committed":
-        _committed_but_interrupted("the run is committed", unpruned=PRUNE_INTERRUPTED in report.warnings)
+        _committed_but_interrupted(
+            "the run is committed",
+            unpruned=PRUNE_INTERRUPTED in report.warnings or _settled(report.warnings),
+            during=_settled(report.warnings),
+        )
     click.echo(f"dbsync: interrupted; {undone}", err=True)
     sys.exit(130)
 
 
-def _committed_but_interrupted(committed: str, *, unpruned: bool = True) -> NoReturn:
-    """Exit 130 for a signal after COMMIT (while old backups were pruned): never "rolled back"."""
+def _committed_but_interrupted(committed: str, *, unpruned: bool = True, during: bool = False) -> NoReturn:
+    """Exit 130 for a signal after COMMIT (while old backups were pruned), or during a COMMIT
+    that the server completed (see outcome): never "rolled back"."""
     tail = "; old backups were not pruned" if unpruned else ""
-    click.echo(f"dbsync: interrupted after COMMIT: {committed}{tail}", err=True)
+    when = "during COMMIT, which the server completed" if during else "after COMMIT"
+    click.echo(f"dbsync: interrupted {when}: {committed}{tail}", err=True)
     sys.exit(130)
+
+
+def _settled(warnings: list[str]) -> bool:
+    return any(text.startswith(COMMIT_SETTLED) for text in warnings)
 
 
 def _internal_error(report: Report, report_path: Path | None, quiet: bool, exc: Exception) -> NoReturn:
@@ -509,7 +520,7 @@ def backups_restore(
     for text in warnings:
         click.echo(f"dbsync: warning: {text}", err=True)
     if summary.get("interrupted_after_commit"):
-        _committed_but_interrupted("the restore is committed")
+        _committed_but_interrupted("the restore is committed", during=_settled(warnings))
     saved = summary.get("target_backup")
     if isinstance(saved, dict):
         click.echo(f"the target's previous contents: backup {saved['folder']} (verified)")

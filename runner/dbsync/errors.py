@@ -19,7 +19,8 @@ clear sentence and exit with a documented code, never a traceback::
     │   └── SameDatabase                     source and target are one database
     ├── RolledBack                   exit 4  the run failed and the target was rolled back
     │   └── ProofFailed                      a pre-commit proof failed
-    ├── OutcomeUnknown               exit 5  the connection died during COMMIT
+    ├── OutcomeUnknown               exit 5  COMMIT was interrupted and the server could not
+    │                                        be asked how it ended (see outcome.py)
     ├── BackupInvalid                exit 6  a backup is incomplete or does not match its manifest
     ├── RemoteError                  exit 7  dbsync run: SSH (launch/remote.py)
     ├── CloudError                   exit 8  dbsync run: DigitalOcean API (launch/digitalocean.py)
@@ -119,8 +120,9 @@ class ProofFailed(RolledBack):
 
 
 class OutcomeUnknown(DbsyncError):
-    """The connection was lost, or a signal came, while COMMIT was in flight: the target may or
-    may not be changed."""
+    """The connection was lost, or a signal came, while COMMIT was in flight, and the server's
+    commit log could not be read within a few seconds (see outcome): the target may or may not
+    be changed. The message names the transaction and the query that tells."""
 
     exit_code = 5
     kind = "outcome_unknown"
@@ -139,7 +141,8 @@ EXIT_CODES = {
     2: "bad input: a malformed config file, option or URL; nothing was changed",
     3: "refused by a safety check; nothing was changed",
     4: "failed and rolled back; the target is exactly as it was",
-    5: "connection lost, or a signal came, while COMMIT was in flight; check the target",
+    5: "connection lost, or a signal came, while COMMIT was in flight, and the server could not be "
+    "asked how it ended; the message gives the query that tells",
     6: "a backup is incomplete or corrupt (verify/restore refused to use it)",
     7: "dbsync run: SSH to the runner failed (unreachable, host key mismatch, refused login)",
     8: "dbsync run: the DigitalOcean API failed (token, clusters, reaping)",
@@ -152,6 +155,6 @@ EXIT_CODES = {
     14: "the backup store cannot be used (credentials, bucket, endpoint, folder, transfer), or "
     "holds no single backup that matches the one asked for",
     15: "no pg_dump, pg_restore or psql at least as new as the server; nothing was changed",
-    130: "interrupted: the target transaction was rolled back (or, after COMMIT, the run is "
-    "committed; the message says which)",
+    130: "interrupted: the target transaction was rolled back (or, during or after COMMIT, the run "
+    "is committed; the message says which)",
 }

@@ -21,11 +21,13 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import OutcomeUnknown, RolledBack
+from .outcome import ask_later
 from .pgtools import Tool, split_secret
 from .redact import redact_output
+from .sqlfiles import text_of
 
 # A message's first line: one psql prints with its input location ("psql:<stdin>:48:
 # NOTICE:  ...", or psql's own "psql:<stdin>:48: server closed the connection unexpectedly"),
@@ -82,7 +84,8 @@ class PsqlSession:
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._xid: str | None = None
-        self.committed = False  # psql confirmed COMMIT (see commit)
+        self.committed = False  # psql confirmed COMMIT, or the server said so (see commit)
+        self.settled = False  # ... the server, after an interrupted COMMIT
         self.errors: list[bytes] = []
         self._threads = [
             threading.Thread(target=self._read_out, daemon=True),
@@ -160,17 +163,29 @@ class PsqlSession:
             elif answer is not None:
                 answer.append(line)
 
+    @property
+    def xid(self) -> str | None:
+        """The transaction's id, once :meth:`begin` has run."""
+        return self._xid
+
     def begin(self, prelude: str = "") -> None:
         """Open the session's one transaction (then run ``prelude`` in it) and note its id, which
         :meth:`commit` checks: a COMMIT in the SQL streamed through the session would end the
         transaction early, and what ran after it would no longer be rolled back."""
-        [self._xid] = self.ask(f"BEGIN;\n{prelude}SELECT txid_current();")
+        [self._xid] = self.ask(f"BEGIN;\n{prelude}{text_of('select_transaction_id')}")
 
-    def commit(self) -> None:
+    def commit(self, settle: Callable[[str], str | None] | None = None) -> None:
         """Write COMMIT and wait for psql to confirm it, once the transaction is still the one
-        :meth:`begin` opened."""
+        :meth:`begin` opened.
+
+        A signal while COMMIT is in flight: psql is told to cancel it (a COMMIT waiting for a
+        synchronous standby then completes, one still running deferred checks fails), and once
+        psql is gone ``settle`` (see outcome) says from the server's commit log what became of
+        the transaction. "committed" sets :attr:`committed` and :attr:`settled`, "aborted"
+        leaves it rolled back; either way the signal goes on. Without an answer, OutcomeUnknown.
+        """
         if self._xid is not None:
-            [now] = self.ask("SELECT txid_current();")
+            [now] = self.ask(text_of("select_transaction_id"))
             if now != self._xid:
                 raise OutcomeUnknown(
                     "the transaction was ended before dbsync's COMMIT by a COMMIT in the SQL it ran: "
@@ -180,11 +195,18 @@ class PsqlSession:
         try:
             confirmation = self.ask("COMMIT;")
         except KeyboardInterrupt:
-            # COMMIT is on its way or done: killing psql now may or may not undo it
+            self._cancel()
+            verdict = settle(self._xid) if settle is not None and self._xid is not None else None
+            if verdict == "committed":
+                self.committed = self.settled = True
+                raise
+            if verdict == "aborted":
+                raise
+            later = f"; {ask_later(self._xid)}" if self._xid is not None else ""
             raise OutcomeUnknown(
-                "interrupted while COMMIT was in flight: the target holds either its old contents "
-                "or the new ones; check it (backups list has its previous contents) before "
-                "running again"
+                "interrupted while COMMIT was in flight, and the target did not say how it ended: "
+                f"it holds either its old contents or the new ones{later} (backups list has its "
+                "previous contents) before running again"
             ) from None
         del confirmation
         # psql printed the marker after COMMIT: with ON_ERROR_STOP a failed COMMIT stops it
@@ -193,6 +215,22 @@ class PsqlSession:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait()
+
+    def _cancel(self, wait_seconds: float = 5.0) -> None:
+        """Have psql cancel its statement (SIGINT: psql sends the server a cancel request, then
+        a script-reading psql exits) and wait for it to go, killing it past ``wait_seconds``: the
+        server ends the session's transaction once psql has gone. A second signal here kills
+        psql at once."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+                self.proc.wait(timeout=wait_seconds)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
 
     def abandon(self) -> None:
         """Kill psql before it reads COMMIT: the server rolls the transaction back."""

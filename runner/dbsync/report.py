@@ -63,6 +63,16 @@ def new_run_id() -> str:
 PRUNE_INTERRUPTED = "interrupted after COMMIT: old backups were not pruned"
 
 
+# How the warning starts that a run adds when its COMMIT was interrupted and the server's commit
+# log then said it had committed (see outcome): the CLI says so instead of "after COMMIT".
+COMMIT_SETTLED = "COMMIT was interrupted"
+
+
+def commit_settled(how: str, xid: str) -> str:
+    """That warning: what interrupted COMMIT and the transaction the server committed."""
+    return f"{COMMIT_SETTLED} ({how}), and the server had committed it (transaction {xid})"
+
+
 @contextlib.contextmanager
 def pruning_after_commit(report: Report, what: str = "old backups") -> Iterator[None]:
     """Around the pruning a run does after its COMMIT: the run is committed whatever happens

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from . import faults, fingerprint
+from . import faults, fingerprint, outcome
 from .background import Background
 from .backup import (
     DEFAULT_COMPRESSION,
@@ -82,7 +82,7 @@ from .progress import Progress
 from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact, redact_output
-from .report import Proof, Report, pruning_after_commit
+from .report import Proof, Report, commit_settled, pruning_after_commit
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .session_backup import back_up_in_session
 from .sqlfiles import query
@@ -693,9 +693,13 @@ class RestoreRun:
     def _commit(self) -> None:
         assert self.session is not None
         self._await_target_backup()
+        assert self.tgt_id is not None
+        tgt_id, target = self.tgt_id, self.target_ep
         try:
-            self.session.commit()
+            self.session.commit(settle=lambda xid: outcome.resolve(target, tgt_id, xid))
         finally:
+            if self.session.settled:
+                self.report.warnings.append(commit_settled("a signal", self.session.xid or "?"))
             if self.session.committed:  # a signal from here on finds it committed
                 self.report.finish("committed")
         self.session = None

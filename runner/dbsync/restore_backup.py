@@ -27,7 +27,7 @@ from typing import IO
 import psycopg
 from psycopg import sql
 
-from . import faults
+from . import faults, outcome
 from .backup import (
     DEFAULT_COMPRESSION,
     PRE_BACKUPS_RESTORE,
@@ -47,6 +47,7 @@ from .identity import Identity, identify
 from .pgtools import Tool, find_tool, server_major
 from .psql_session import PsqlSession, stopped_reason
 from .redact import redact, redact_output
+from .report import commit_settled
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .session_backup import back_up_in_session
 from .sqlfiles import query
@@ -179,13 +180,16 @@ def restore_backup(
             waiting, sealing = sealing, None  # its failure is the run's own, not a warning
             waiting.wait("the target")
         faults.checkpoint("backups-restore.commit")
-        session.commit()  # an interruption while COMMIT is in flight: OutcomeUnknown
+        # a signal while COMMIT is in flight: settled by the server's word, else OutcomeUnknown
+        session.commit(settle=lambda xid: outcome.resolve(target, ident, xid))
     except KeyboardInterrupt:
         if session is None or not session.committed:
             _abandon(session, sealing, interrupted=True, warn=warn)
             raise
-        # psql confirmed COMMIT just before the signal: the target is restored, say so
+        # psql confirmed COMMIT, or the server did after the signal: the target is restored
         session.abandon()
+        if session.settled:
+            warn(commit_settled("a signal", session.xid or "?"))
         summary["interrupted_after_commit"] = True
     except BaseException as exc:
         _abandon(session, sealing, interrupted=False, warn=warn)

@@ -62,7 +62,7 @@ from typing import Any
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from . import faults
+from . import faults, outcome
 from .backup import DEFAULT_COMPRESSION, BackupFailed, Owner, Sealing, dump_backup, prune, series_for
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .compression import Compression
@@ -77,7 +77,7 @@ from .plan import Edge, GenericRelation, Plan, TablePlan, make_plan
 from .progress import Progress
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact
-from .report import Proof, Report, TableEntry, pruning_after_commit
+from .report import Proof, Report, TableEntry, commit_settled, pruning_after_commit
 from .source_filter import Filter, Link, plan_filters
 from .sqlfiles import query
 from .sqlparts import columns, equal, key_items, not_null, relation, temp
@@ -2555,25 +2555,52 @@ class SyncRun:
     # -- 13. commit --------------------------------------------------------------------------
 
     def _commit(self) -> None:
-        assert self.tgt is not None
+        assert self.tgt is not None and self.target_identity is not None
         self._await_backup()
+        [(xid,)] = self.tgt.execute(query("select_transaction_id")).fetchall()  # see _settle_commit
         try:
             self.tgt.commit()
         except KeyboardInterrupt:
             # psycopg cancels and re-raises, whether or not the server had committed already
-            raise OutcomeUnknown(
-                "interrupted while COMMIT was in flight: the target holds either its old data or "
-                "the new; check it (the report's proofs were for the new) before running again"
-            ) from None
-        except psycopg.OperationalError as exc:
-            if self.tgt.closed or self.tgt.broken:
-                raise OutcomeUnknown(
-                    f"the connection to the target was lost during COMMIT ({_db_message(exc)}); "
-                    "check whether the target holds the new data"
-                ) from None
+            self._settle_commit(str(xid), None)
             raise
+        except psycopg.OperationalError as exc:
+            if not (self.tgt.closed or self.tgt.broken):
+                raise
+            self._settle_commit(str(xid), _db_message(exc))
+            return
         self._in_transaction = False
         self.report.finish("committed")  # at once: a signal from here on finds it committed
+
+    def _settle_commit(self, xid: str, lost: str | None) -> None:
+        """After COMMIT was interrupted (``lost`` is None: a signal; else the lost connection's
+        message): the server's commit log says what became of it (see outcome). Committed, the
+        run is; aborted, it was rolled back; unknown, OutcomeUnknown says how to find out."""
+        assert self.target_identity is not None
+        verdict = outcome.resolve(self.target_ep, self.target_identity, xid)
+        if verdict == "committed":
+            self._in_transaction = False
+            cause = "a signal" if lost is None else f"the connection was lost: {lost}"
+            self.report.warnings.append(commit_settled(cause, xid))
+            self.report.finish("committed")
+            return  # a signal goes on: the CLI says the run is committed
+        if verdict == "aborted":
+            if lost is None:
+                return  # the signal goes on as any other: rolled back
+            raise RolledBack(
+                f"the connection to the target was lost during COMMIT ({lost}), and the server "
+                f"rolled the transaction back (transaction {xid}): nothing changed"
+            )
+        if lost is None:
+            raise OutcomeUnknown(
+                "interrupted while COMMIT was in flight, and the target did not say how it ended: "
+                f"it holds either its old data or the new; {outcome.ask_later(xid)} (the report's "
+                "proofs were for the new) before running again"
+            ) from None
+        raise OutcomeUnknown(
+            f"the connection to the target was lost during COMMIT ({lost}), and the target did "
+            f"not say how it ended: {outcome.ask_later(xid)}"
+        ) from None
 
 
 def run_sync(
