@@ -167,6 +167,55 @@ def test_a_run_syncs_through_ssh_and_tears_down(world: dict[str, Any]) -> None:
     assert oct((job_dir / "job.json").stat().st_mode & 0o777) == "0o600"
 
 
+def test_a_job_that_reaches_no_database_runs_again(world: dict[str, Any]) -> None:
+    """UAT's server does not take connections when the job first runs (as when the droplet's
+    trusted-source rule is not yet in force): the job exits 12, having changed nothing, and the
+    launcher runs it again after the pause. The server is started when the launcher says it
+    will retry, so the second attempt syncs."""
+    uat_cluster = world["uat"].cluster
+    uat_cluster.stop()
+
+    def log(line: str) -> None:
+        world["lines"].append(line)
+        if "running it again" in line:
+            uat_cluster.start()
+
+    custom = settings(world["tmp"])
+    custom.retry_delay_seconds = 0.5
+    run = Launch(
+        world["provisioner"], source_url=str(world["prod"]), target_url=str(world["uat"]), root=ROOT,
+        settings=custom, cloud=DigitalOcean(world["fake"].token, world["fake"].url), log=log,
+        wheel=world["wheel"],
+    )
+    try:
+        code = run.run()
+    finally:
+        uat_cluster.start()  # no-op when it runs
+    text = "\n".join(world["lines"])
+    assert code == 0, text[-3000:]
+    assert run.report.job_attempts == 2 and run.report.job_exit_code == 0
+    assert "the job exited 12: no database server took its connection" in text
+    assert "(attempt 2 of 4)" in text
+    assert run.report.job_report is not None and run.report.job_report["status"] == "committed"
+
+
+def test_a_job_refused_its_login_is_not_run_again(world: dict[str, Any]) -> None:
+    """Only "unreachable" reruns: a refused login (exit 11) will not pass by waiting."""
+    wrong = str(world["uat"]).replace("postgres-pw", "not-the-password")
+    assert wrong != str(world["uat"])
+    custom = settings(world["tmp"])
+    custom.retry_delay_seconds = 0.5
+    run = Launch(
+        world["provisioner"], source_url=str(world["prod"]), target_url=wrong, root=ROOT, settings=custom,
+        cloud=DigitalOcean(world["fake"].token, world["fake"].url), log=world["lines"].append,
+        wheel=world["wheel"],
+    )
+    code = run.run()
+    assert code == 11, "\n".join(world["lines"])[-3000:]
+    assert run.report.job_attempts == 1
+    assert not any("running it again" in line for line in world["lines"])
+
+
 def test_a_host_key_that_does_not_match_is_refused(world: dict[str, Any], sshd: Any) -> None:
     world["provisioner"].host_key = sshd.other_host_public_key
     run = launch(world)

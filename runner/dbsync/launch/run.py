@@ -43,7 +43,7 @@ from types import FrameType
 from typing import Any
 
 from .. import faults
-from ..errors import ConfigError, DbsyncError, Refused
+from ..errors import ConfigError, DbsyncError, HostUnreachable, Refused
 from ..redact import redact, remember_secret
 from . import keys
 from .job import build_spec
@@ -51,6 +51,11 @@ from .provision import Provisioner, RunnerInfo, RunPlan
 
 LEFT_BEHIND_EXIT = 10
 STEPS = ("preflight", "up", "connect", "upload", "install", "job", "fetch", "teardown")
+
+
+#: The job's exit code when no database server took its connection (HostUnreachable): nothing
+#: was changed, and a later attempt may pass.
+UNREACHABLE_EXIT = HostUnreachable.exit_code
 
 
 class Cancelled(BaseException):
@@ -75,6 +80,12 @@ class LaunchSettings:
     ready_timeout: float = 900.0
     job_timeout: float = 6 * 3600.0
     ttl_minutes: int = 180
+    # A job that exits 12 (no database server took its connection; nothing was changed) runs
+    # again after a pause, up to this many more times: the droplet's trusted-source rules may
+    # not be in force the moment pulumi up returns (DigitalOcean documents no delay), and a
+    # managed cluster's failover refuses connections for a while. Other failures never rerun.
+    job_retries: int = 3
+    retry_delay_seconds: float = 30.0
 
 
 @dataclass
@@ -90,6 +101,7 @@ class LaunchReport:
     preflight: dict[str, Any] = field(default_factory=dict)
     reaped: list[Any] = field(default_factory=list)  # droplet ids
     job_exit_code: int | None = None
+    job_attempts: int = 0
     job_report: dict[str, Any] | None = None
     left_behind: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
@@ -262,18 +274,29 @@ class Launch:
                 if code != 0:
                     raise RemoteError(f"installing the runner on the droplet failed (exit {code})")
             with self.step("job"):
-                job_code = remote.run(
-                    self.settings.job_command.format(**values),
-                    on_line=self.log,
-                    timeout=self.settings.job_timeout,
-                )
-                self.report.job_exit_code = job_code
+                job_code = self._run_job(remote, self.settings.job_command.format(**values))
             with self.step("fetch"):
                 try:
                     self.report.job_report = json.loads(remote.download(f"{job_dir}/report.json"))
                 except Exception as exc:  # the job may have died before writing it
                     self.log(f"no report from the runner: {exc}")
         return job_code
+
+    def _run_job(self, remote: Any, command: str) -> int:
+        """The job, run again while it exits 12 and retries are left (see LaunchSettings)."""
+        total, attempt = 1 + max(0, self.settings.job_retries), 1
+        while True:
+            code: int = remote.run(command, on_line=self.log, timeout=self.settings.job_timeout)
+            self.report.job_exit_code, self.report.job_attempts = code, attempt
+            if code != UNREACHABLE_EXIT or attempt == total:
+                return code
+            delay = self.settings.retry_delay_seconds
+            self.log(
+                f"the job exited {code}: no database server took its connection, and nothing was "
+                f"changed; running it again in {delay:g} s (attempt {attempt + 1} of {total})"
+            )
+            time.sleep(delay)
+            attempt += 1
 
     def _preflight(self) -> None:
         from infra.config import parse_stack_config
