@@ -818,6 +818,28 @@ def test_sigterm_while_commit_is_in_flight_is_settled_by_the_server(make_db: Any
     same_data(prod, staging)
 
 
+def test_psql_lost_during_commit_is_settled_by_the_server(make_db: Any, tmp_path: Path) -> None:
+    """The session psql drives ends while its COMMIT waits (a DBA terminates it; a failover
+    looks the same to psql): psql stops without confirming. dbsync said "rolled back" (exit 4),
+    which was false: the server had committed. It now asks the commit log: committed, exit 0,
+    with a warning naming psql's end."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    report_path = tmp_path / "report.json"
+    args = (
+        "restore", "--source", prod, "--target", staging, "--backup-store", f"file://{tmp_path}/store",
+        "--report", str(report_path),
+    )
+    terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+    proc, err = term_while_committing(staging, *args, stop=lambda _proc: execute(staging, terminate))
+    assert proc.returncode == 0, err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "committed"
+    assert any(w.startswith("COMMIT was interrupted (psql stopped:") for w in report["warnings"]), report
+    assert snapshot(staging).checksum != before.checksum
+    same_data(prod, staging)
+
+
 def test_sigterm_after_commit_keeps_the_committed_status(make_db: Any, tmp_path: Path) -> None:
     """SIGTERM while old backups are pruned, after COMMIT: exit 130, but staging is restored and
     the run says and reports so."""

@@ -157,7 +157,8 @@ def _committed_but_interrupted(committed: str, *, unpruned: bool = True, during:
 
 
 def _settled(warnings: list[str]) -> bool:
-    return any(text.startswith(COMMIT_SETTLED) for text in warnings)
+    """A signal interrupted COMMIT, which the server then said it had completed."""
+    return any(text.startswith(f"{COMMIT_SETTLED} (a signal)") for text in warnings)
 
 
 def _internal_error(report: Report, report_path: Path | None, quiet: bool, exc: Exception) -> NoReturn:

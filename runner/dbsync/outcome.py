@@ -6,15 +6,24 @@ and the server may already have written its commit record (a COMMIT waiting for 
 standby has; one still running deferred constraint triggers has not). PostgreSQL keeps each
 transaction's fate in its commit log, and ``txid_status`` reads it from any session. So the
 runs note their transaction's id before COMMIT and, when COMMIT is interrupted, ask on a fresh
-connection. "committed" and "aborted" are final. "in progress" (the old session is still
-finishing, or cannot be reached) is asked again until a short deadline: a cancelled CI job
-gives a few seconds before it kills. After that the outcome stays unknown, and the id goes into
-the message so that a DBA can ask the same question.
+connection. "committed" and "aborted" are final. "in progress" means the old session still
+runs the COMMIT: a COMMIT waiting for a synchronous standby stays so, and one whose client
+vanished with the network does not notice; that session (the noted process id, still holding
+the noted transaction) is cancelled, which ends the wait with the commit standing or stops
+deferred work with it rolled back, and the question is asked again until a short deadline (a
+cancelled CI job gives a few seconds before it kills). Signals are ignored meanwhile, so that
+a second one cannot turn a settled answer into a wrong one. Without an answer the outcome stays
+unknown, and the message gives the query that settles it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
@@ -31,26 +40,56 @@ WAIT_SECONDS = 5.0
 _INTERVAL = 0.2
 
 
+@dataclass(frozen=True)
+class Pending:
+    """The transaction a COMMIT is about to end: its id (txid_current, epoch included) and its
+    session's process id."""
+
+    xid: str
+    pid: int
+
+
 def ask_later(xid: str) -> str:
     """The sentence that tells a DBA how to settle an unknown outcome by hand."""
-    return f"SELECT txid_status({xid}) on the target says which (transaction {xid})"
+    return (
+        f"SELECT txid_status({xid}) on the target tells (committed or aborted; 'in progress' while "
+        f"the session with backend_xid {int(xid) % 2**32} in pg_stat_activity still runs it)"
+    )
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored for the duration, in the main thread (elsewhere handlers cannot
+    be set): the few seconds of asking end on their own, and the answer must not be lost to a
+    second signal. The run is being interrupted already, or is committed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def resolve(
-    target: Endpoint, identity: Identity, xid: str, *, wait_seconds: float = WAIT_SECONDS
+    target: Endpoint, identity: Identity, pending: Pending, *, wait_seconds: float = WAIT_SECONDS
 ) -> Outcome | None:
-    """"committed" or "aborted" for transaction ``xid`` of the database ``identity`` names, or
-    None when that cannot be told within ``wait_seconds``. A connection that reaches another
+    """ "committed" or "aborted" for ``pending`` in the database ``identity`` names, or None
+    when that cannot be told within ``wait_seconds``. A connection that reaches another
     database (a multi-host URL that now picks another server) is not asked: its commit log is
-    not the transaction's, unless it is a physical standby of it, which has the same system
-    identifier and database oid."""
+    not the transaction's."""
+    deadline = time.monotonic() + wait_seconds
     try:
-        return _ask(target, identity, xid, time.monotonic() + wait_seconds)
+        with signals_held():
+            return _ask(target, identity, pending, deadline)
     except KeyboardInterrupt:
-        return None  # a second signal stops the asking: the outcome stays unknown
+        return None  # a signal outside the main thread's hold: the outcome stays unknown
 
 
-def _ask(target: Endpoint, identity: Identity, xid: str, deadline: float) -> Outcome | None:
+def _ask(target: Endpoint, identity: Identity, pending: Pending, deadline: float) -> Outcome | None:
+    cancelled = False
     while True:
         remaining = deadline - time.monotonic()
         try:
@@ -60,6 +99,8 @@ def _ask(target: Endpoint, identity: Identity, xid: str, deadline: float) -> Out
         if conn is not None:
             with conn:
                 try:
+                    # no statement may outlast the deadline (connect switched the timeouts off)
+                    conn.execute(f"SET statement_timeout = {max(1, int(remaining * 1000))}")
                     there = identify(conn)
                     if (there.system_identifier, there.db_oid) != (
                         identity.system_identifier,
@@ -67,15 +108,20 @@ def _ask(target: Endpoint, identity: Identity, xid: str, deadline: float) -> Out
                     ):
                         return None
                     while True:
-                        row = conn.execute(query("select_transaction_status", xid=xid)).fetchone()
+                        row = conn.execute(query("select_transaction_status", xid=pending.xid)).fetchone()
                         status = row[0] if row else None
                         if status == "committed" or status == "aborted":
                             return status
                         if status is None or time.monotonic() >= deadline:
                             return None
+                        if not cancelled:  # "in progress": its session still runs the COMMIT
+                            conn.execute(
+                                query("cancel_orphaned_commit", xid=pending.xid, pid=str(pending.pid))
+                            )
+                            cancelled = True
                         time.sleep(_INTERVAL)
                 except (DbsyncError, psycopg.Error):
-                    pass  # the connection broke: try another until the deadline
+                    pass  # the connection broke, or a statement took too long: until the deadline
         if time.monotonic() >= deadline:
             return None
         time.sleep(_INTERVAL)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from .errors import OutcomeUnknown, RolledBack
-from .outcome import ask_later
+from .outcome import Pending, ask_later, signals_held
 from .pgtools import Tool, split_secret
 from .redact import redact_output
 from .sqlfiles import text_of
@@ -83,9 +83,9 @@ class PsqlSession:
         )
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.lines: queue.Queue[str | None] = queue.Queue()
-        self._xid: str | None = None
+        self._pending: Pending | None = None  # the transaction begin opened
         self.committed = False  # psql confirmed COMMIT, or the server said so (see commit)
-        self.settled = False  # ... the server, after an interrupted COMMIT
+        self.settled: str | None = None  # ... the server, after COMMIT was interrupted by this
         self.errors: list[bytes] = []
         self._threads = [
             threading.Thread(target=self._read_out, daemon=True),
@@ -166,27 +166,30 @@ class PsqlSession:
     @property
     def xid(self) -> str | None:
         """The transaction's id, once :meth:`begin` has run."""
-        return self._xid
+        return self._pending.xid if self._pending is not None else None
 
     def begin(self, prelude: str = "") -> None:
         """Open the session's one transaction (then run ``prelude`` in it) and note its id, which
         :meth:`commit` checks: a COMMIT in the SQL streamed through the session would end the
         transaction early, and what ran after it would no longer be rolled back."""
-        [self._xid] = self.ask(f"BEGIN;\n{prelude}{text_of('select_transaction_id')}")
+        [line] = self.ask(f"BEGIN;\n{prelude}{text_of('select_transaction_id')}")
+        xid, pid = line.split("|")
+        self._pending = Pending(xid, int(pid))
 
-    def commit(self, settle: Callable[[str], str | None] | None = None) -> None:
+    def commit(self, settle: Callable[[Pending], str | None] | None = None) -> None:
         """Write COMMIT and wait for psql to confirm it, once the transaction is still the one
         :meth:`begin` opened.
 
-        A signal while COMMIT is in flight: psql is told to cancel it (a COMMIT waiting for a
-        synchronous standby then completes, one still running deferred checks fails), and once
-        psql is gone ``settle`` (see outcome) says from the server's commit log what became of
-        the transaction. "committed" sets :attr:`committed` and :attr:`settled`, "aborted"
-        leaves it rolled back; either way the signal goes on. Without an answer, OutcomeUnknown.
-        """
-        if self._xid is not None:
+        COMMIT interrupted (a signal while it is in flight, or psql stopping before confirming
+        it): psql is told to cancel it (a COMMIT waiting for a synchronous standby then
+        completes, one still running deferred checks fails), and once psql is gone ``settle``
+        (see outcome) says from the server's commit log what became of the transaction.
+        "committed" sets :attr:`committed` and :attr:`settled` (why COMMIT was not confirmed);
+        then a signal goes on, psql's stop does not. "aborted" leaves it rolled back: the signal
+        or psql's error goes on. Without an answer, OutcomeUnknown."""
+        if self._pending is not None:
             [now] = self.ask(text_of("select_transaction_id"))
-            if now != self._xid:
+            if now.split("|")[0] != self._pending.xid:
                 raise OutcomeUnknown(
                     "the transaction was ended before dbsync's COMMIT by a COMMIT in the SQL it ran: "
                     "what ran after that is committed, the rest may be too; restore the target "
@@ -195,19 +198,12 @@ class PsqlSession:
         try:
             confirmation = self.ask("COMMIT;")
         except KeyboardInterrupt:
-            self._cancel()
-            verdict = settle(self._xid) if settle is not None and self._xid is not None else None
-            if verdict == "committed":
-                self.committed = self.settled = True
+            self._settle(settle, None)
+            raise
+        except RolledBack:
+            if self._settle(settle, f"psql stopped: {self.reason()}") != "committed":
                 raise
-            if verdict == "aborted":
-                raise
-            later = f"; {ask_later(self._xid)}" if self._xid is not None else ""
-            raise OutcomeUnknown(
-                "interrupted while COMMIT was in flight, and the target did not say how it ended: "
-                f"it holds either its old contents or the new ones{later} (backups list has its "
-                "previous contents) before running again"
-            ) from None
+            return
         del confirmation
         # psql printed the marker after COMMIT: with ON_ERROR_STOP a failed COMMIT stops it
         # before that, so the transaction is committed whatever psql does from here on.
@@ -216,16 +212,35 @@ class PsqlSession:
         self.proc.stdin.close()
         self.proc.wait()
 
-    def _cancel(self, wait_seconds: float = 5.0) -> None:
+    def _settle(self, settle: Callable[[Pending], str | None] | None, stopped: str | None) -> str:
+        """What became of an interrupted COMMIT (``stopped``: psql's end, else a signal), or
+        OutcomeUnknown. Signals are ignored until the answer is noted."""
+        with signals_held():
+            self._cancel()
+            pending = self._pending
+            verdict = settle(pending) if settle is not None and pending is not None else None
+            if verdict == "committed":
+                self.committed = True
+                self.settled = "a signal" if stopped is None else stopped
+        if verdict is not None:
+            return verdict
+        how = "interrupted while COMMIT was in flight" if stopped is None else f"{stopped} during COMMIT"
+        later = f"; before running again, {ask_later(pending.xid)}" if pending is not None else ""
+        raise OutcomeUnknown(
+            f"{how}, and the target did not say how it ended: it holds either its old contents or "
+            f"the new ones (backups list has its previous contents){later}"
+        ) from None
+
+    def _cancel(self, wait_seconds: float = 2.0) -> None:
         """Have psql cancel its statement (SIGINT: psql sends the server a cancel request, then
         a script-reading psql exits) and wait for it to go, killing it past ``wait_seconds``: the
-        server ends the session's transaction once psql has gone. A second signal here kills
-        psql at once."""
+        server ends the session's transaction once psql has gone, and outcome cancels a COMMIT
+        that is still waiting then."""
         try:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGINT)
                 self.proc.wait(timeout=wait_seconds)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        except subprocess.TimeoutExpired:
             pass
         finally:
             if self.proc.poll() is None:

@@ -696,10 +696,10 @@ class RestoreRun:
         assert self.tgt_id is not None
         tgt_id, target = self.tgt_id, self.target_ep
         try:
-            self.session.commit(settle=lambda xid: outcome.resolve(target, tgt_id, xid))
+            self.session.commit(settle=lambda pending: outcome.resolve(target, tgt_id, pending))
         finally:
             if self.session.settled:
-                self.report.warnings.append(commit_settled("a signal", self.session.xid or "?"))
+                self.report.warnings.append(commit_settled(self.session.settled, self.session.xid or "?"))
             if self.session.committed:  # a signal from here on finds it committed
                 self.report.finish("committed")
         self.session = None

@@ -181,7 +181,9 @@ def restore_backup(
             waiting.wait("the target")
         faults.checkpoint("backups-restore.commit")
         # a signal while COMMIT is in flight: settled by the server's word, else OutcomeUnknown
-        session.commit(settle=lambda xid: outcome.resolve(target, ident, xid))
+        session.commit(settle=lambda pending: outcome.resolve(target, ident, pending))
+        if session.settled:  # psql stopped during COMMIT, which the server had completed
+            warn(commit_settled(session.settled, session.xid or "?"))
     except KeyboardInterrupt:
         if session is None or not session.committed:
             _abandon(session, sealing, interrupted=True, warn=warn)
@@ -189,7 +191,7 @@ def restore_backup(
         # psql confirmed COMMIT, or the server did after the signal: the target is restored
         session.abandon()
         if session.settled:
-            warn(commit_settled("a signal", session.xid or "?"))
+            warn(commit_settled(session.settled, session.xid or "?"))
         summary["interrupted_after_commit"] = True
     except BaseException as exc:
         _abandon(session, sealing, interrupted=False, warn=warn)

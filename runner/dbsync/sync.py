@@ -61,6 +61,7 @@ from typing import Any
 
 import psycopg
 from psycopg import IsolationLevel, sql
+from psycopg.pq import TransactionStatus
 
 from . import faults, outcome
 from .backup import DEFAULT_COMPRESSION, BackupFailed, Owner, Sealing, dump_backup, prune, series_for
@@ -2557,32 +2558,38 @@ class SyncRun:
     def _commit(self) -> None:
         assert self.tgt is not None and self.target_identity is not None
         self._await_backup()
-        [(xid,)] = self.tgt.execute(query("select_transaction_id")).fetchall()  # see _settle_commit
+        [(xid, pid)] = self.tgt.execute(query("select_transaction_id")).fetchall()  # see _settle_commit
+        pending = outcome.Pending(str(xid), int(str(pid)))
         try:
             self.tgt.commit()
         except KeyboardInterrupt:
-            # psycopg cancels and re-raises, whether or not the server had committed already
-            self._settle_commit(str(xid), None)
+            # psycopg cancels a COMMIT it sent and re-raises, whether or not the server had
+            # committed already. One still unsent (the transaction open) is an interruption.
+            if self.tgt.info.transaction_status != TransactionStatus.INTRANS:
+                self._settle_commit(pending, None)
             raise
         except psycopg.OperationalError as exc:
             if not (self.tgt.closed or self.tgt.broken):
                 raise
-            self._settle_commit(str(xid), _db_message(exc))
+            self._settle_commit(pending, _db_message(exc))
             return
         self._in_transaction = False
         self.report.finish("committed")  # at once: a signal from here on finds it committed
 
-    def _settle_commit(self, xid: str, lost: str | None) -> None:
+    def _settle_commit(self, pending: outcome.Pending, lost: str | None) -> None:
         """After COMMIT was interrupted (``lost`` is None: a signal; else the lost connection's
         message): the server's commit log says what became of it (see outcome). Committed, the
         run is; aborted, it was rolled back; unknown, OutcomeUnknown says how to find out."""
         assert self.target_identity is not None
-        verdict = outcome.resolve(self.target_ep, self.target_identity, xid)
+        xid = pending.xid
+        with outcome.signals_held():  # until the answer is in the report
+            verdict = outcome.resolve(self.target_ep, self.target_identity, pending)
+            if verdict == "committed":
+                self._in_transaction = False
+                cause = "a signal" if lost is None else f"the connection was lost: {lost}"
+                self.report.warnings.append(commit_settled(cause, xid))
+                self.report.finish("committed")
         if verdict == "committed":
-            self._in_transaction = False
-            cause = "a signal" if lost is None else f"the connection was lost: {lost}"
-            self.report.warnings.append(commit_settled(cause, xid))
-            self.report.finish("committed")
             return  # a signal goes on: the CLI says the run is committed
         if verdict == "aborted":
             if lost is None:
@@ -2594,12 +2601,12 @@ class SyncRun:
         if lost is None:
             raise OutcomeUnknown(
                 "interrupted while COMMIT was in flight, and the target did not say how it ended: "
-                f"it holds either its old data or the new; {outcome.ask_later(xid)} (the report's "
-                "proofs were for the new) before running again"
+                "it holds either its old data or the new (the report's proofs were for the new); "
+                f"before running again, {outcome.ask_later(xid)}"
             ) from None
         raise OutcomeUnknown(
             f"the connection to the target was lost during COMMIT ({lost}), and the target did "
-            f"not say how it ended: {outcome.ask_later(xid)}"
+            f"not say how it ended; {outcome.ask_later(xid)}"
         ) from None
 
 
