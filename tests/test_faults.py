@@ -221,6 +221,11 @@ def term_while_committing(
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), err
 
 
+def terminate_the_waiting_commit(url: DbUrl) -> None:
+    """End the session whose COMMIT waits for the standby, as a DBA (or a failover) would."""
+    execute(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+
+
 def test_sigterm_while_commit_is_in_flight_is_settled_by_the_server(make_db: Any, tmp_path: Path) -> None:
     """A cancelled CI job's SIGTERM during COMMIT: psycopg cancels the statement and re-raises,
     but the server may have committed already (here it has, locally). dbsync said "interrupted;
@@ -253,8 +258,7 @@ def test_a_connection_lost_during_commit_is_settled_by_the_server(make_db: Any, 
     before = snapshot(uat)
     report_path = tmp_path / "report.json"
     args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
-    terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-    proc, err = term_while_committing(uat, *args, stop=lambda _proc: execute(uat, terminate))
+    proc, err = term_while_committing(uat, *args, stop=lambda _proc: terminate_the_waiting_commit(uat))
     assert proc.returncode == 0, err
     report = json.loads(report_path.read_text())
     assert report["status"] == "committed"

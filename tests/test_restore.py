@@ -26,7 +26,7 @@ from tests.test_backup import (
     wait_for_exclusive_lock,
     wait_for_lock,
 )
-from tests.test_faults import term_while_committing, wait_for_no_sessions
+from tests.test_faults import term_while_committing, terminate_the_waiting_commit, wait_for_no_sessions
 from tests.test_sync import dbsync, execute, ok, rows
 
 STEPS = [
@@ -794,6 +794,14 @@ def test_backups_restore_with_large_objects_stays_one_transaction(make_db: Any, 
     ok(dbsync(*args))
 
 
+def restore_args(prod: str, staging: str, tmp_path: Path, report_path: Path) -> tuple[str, ...]:
+    """``dbsync restore`` of ``prod`` into ``staging`` with a folder store and a report."""
+    return (
+        "restore", "--source", prod, "--target", staging, "--backup-store", f"file://{tmp_path}/store",
+        "--report", str(report_path),
+    )
+
+
 def test_sigterm_while_commit_is_in_flight_is_settled_by_the_server(make_db: Any, tmp_path: Path) -> None:
     """SIGTERM while psql's COMMIT waits (for a synchronous standby): killing psql then may or
     may not undo it. dbsync said "interrupted; staging was rolled back" (exit 130), which was
@@ -803,10 +811,7 @@ def test_sigterm_while_commit_is_in_flight_is_settled_by_the_server(make_db: Any
     prod, staging = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(staging)
     report_path = tmp_path / "report.json"
-    args = (
-        "restore", "--source", prod, "--target", staging, "--backup-store", f"file://{tmp_path}/store",
-        "--report", str(report_path),
-    )
+    args = restore_args(prod, staging, tmp_path, report_path)
     proc, err = term_while_committing(staging, *args)
     assert proc.returncode == 130, err
     assert "interrupted during COMMIT, which the server completed: the run is committed" in err, err
@@ -826,12 +831,8 @@ def test_psql_lost_during_commit_is_settled_by_the_server(make_db: Any, tmp_path
     prod, staging = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(staging)
     report_path = tmp_path / "report.json"
-    args = (
-        "restore", "--source", prod, "--target", staging, "--backup-store", f"file://{tmp_path}/store",
-        "--report", str(report_path),
-    )
-    terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-    proc, err = term_while_committing(staging, *args, stop=lambda _proc: execute(staging, terminate))
+    args = restore_args(prod, staging, tmp_path, report_path)
+    proc, err = term_while_committing(staging, *args, stop=lambda _proc: terminate_the_waiting_commit(staging))
     assert proc.returncode == 0, err
     report = json.loads(report_path.read_text())
     assert report["status"] == "committed"

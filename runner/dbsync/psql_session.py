@@ -27,6 +27,7 @@ from .errors import OutcomeUnknown, RolledBack
 from .outcome import Pending, ask_later, signals_held
 from .pgtools import Tool, split_secret
 from .redact import redact_output
+from .report import commit_settled
 from .sqlfiles import text_of
 
 # A message's first line: one psql prints with its input location ("psql:<stdin>:48:
@@ -85,7 +86,7 @@ class PsqlSession:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self._pending: Pending | None = None  # the transaction begin opened
         self.committed = False  # psql confirmed COMMIT, or the server said so (see commit)
-        self.settled: str | None = None  # ... the server, after COMMIT was interrupted by this
+        self.settled: str | None = None  # ... the server, after an interrupted COMMIT: the warning
         self.errors: list[bytes] = []
         self._threads = [
             threading.Thread(target=self._read_out, daemon=True),
@@ -163,11 +164,6 @@ class PsqlSession:
             elif answer is not None:
                 answer.append(line)
 
-    @property
-    def xid(self) -> str | None:
-        """The transaction's id, once :meth:`begin` has run."""
-        return self._pending.xid if self._pending is not None else None
-
     def begin(self, prelude: str = "") -> None:
         """Open the session's one transaction (then run ``prelude`` in it) and note its id, which
         :meth:`commit` checks: a COMMIT in the SQL streamed through the session would end the
@@ -184,7 +180,7 @@ class PsqlSession:
         it): psql is told to cancel it (a COMMIT waiting for a synchronous standby then
         completes, one still running deferred checks fails), and once psql is gone ``settle``
         (see outcome) says from the server's commit log what became of the transaction.
-        "committed" sets :attr:`committed` and :attr:`settled` (why COMMIT was not confirmed);
+        "committed" sets :attr:`committed` and :attr:`settled` (the warning for the report);
         then a signal goes on, psql's stop does not. "aborted" leaves it rolled back: the signal
         or psql's error goes on. Without an answer, OutcomeUnknown."""
         if self._pending is not None:
@@ -221,7 +217,8 @@ class PsqlSession:
             verdict = settle(pending) if settle is not None and pending is not None else None
             if verdict == "committed":
                 self.committed = True
-                self.settled = "a signal" if stopped is None else stopped
+                assert pending is not None
+                self.settled = commit_settled("a signal" if stopped is None else stopped, pending.xid)
         if verdict is not None:
             return verdict
         how = "interrupted while COMMIT was in flight" if stopped is None else f"{stopped} during COMMIT"

@@ -82,7 +82,7 @@ from .progress import Progress
 from .psql_session import PsqlSession, stopped_reason
 from .readers import SnapshotReaders, readers_beside
 from .redact import redact, redact_output
-from .report import Proof, Report, commit_settled, pruning_after_commit
+from .report import Proof, Report, pruning_after_commit
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .session_backup import back_up_in_session
 from .sqlfiles import query
@@ -699,7 +699,7 @@ class RestoreRun:
             self.session.commit(settle=lambda pending: outcome.resolve(target, tgt_id, pending))
         finally:
             if self.session.settled:
-                self.report.warnings.append(commit_settled(self.session.settled, self.session.xid or "?"))
+                self.report.warnings.append(self.session.settled)
             if self.session.committed:  # a signal from here on finds it committed
                 self.report.finish("committed")
         self.session = None

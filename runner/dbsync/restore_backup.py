@@ -47,7 +47,6 @@ from .identity import Identity, identify
 from .pgtools import Tool, find_tool, server_major
 from .psql_session import PsqlSession, stopped_reason
 from .redact import redact, redact_output
-from .report import commit_settled
 from .restore_script import SINGLE_TRANSACTION, Unwrapped
 from .session_backup import back_up_in_session
 from .sqlfiles import query
@@ -182,16 +181,12 @@ def restore_backup(
         faults.checkpoint("backups-restore.commit")
         # a signal while COMMIT is in flight: settled by the server's word, else OutcomeUnknown
         session.commit(settle=lambda pending: outcome.resolve(target, ident, pending))
-        if session.settled:  # psql stopped during COMMIT, which the server had completed
-            warn(commit_settled(session.settled, session.xid or "?"))
     except KeyboardInterrupt:
         if session is None or not session.committed:
             _abandon(session, sealing, interrupted=True, warn=warn)
             raise
         # psql confirmed COMMIT, or the server did after the signal: the target is restored
         session.abandon()
-        if session.settled:
-            warn(commit_settled(session.settled, session.xid or "?"))
         summary["interrupted_after_commit"] = True
     except BaseException as exc:
         _abandon(session, sealing, interrupted=False, warn=warn)
@@ -201,6 +196,8 @@ def restore_backup(
         raise
     finally:
         conn.close()
+    if session.settled:  # COMMIT interrupted, then confirmed by the server (see outcome)
+        warn(session.settled)
     summary.update(
         backup=backup.folder,
         run_id=manifest.run_id,
