@@ -232,14 +232,16 @@ def test_sigterm_while_commit_is_in_flight_is_settled_by_the_server(make_db: Any
     the target transaction was rolled back" (exit 130), which was false, then "outcome unknown"
     (exit 5), which was cautious. It now asks the server (txid_status on a fresh connection)
     and says what is true: committed (status committed, exit 130, a warning naming the
-    transaction), with old backups not pruned."""
+    transaction). Run with --no-backup, it has no old backups to prune and does not say it
+    left them (it did)."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(uat)
     report_path = tmp_path / "report.json"
     args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
     proc, err = term_while_committing(uat, *args)
     assert proc.returncode == 130, err
-    assert "interrupted during COMMIT, which the server completed: the run is committed" in err, err
+    assert "interrupted during COMMIT, which the server completed: the run is committed\n" in err, err
+    assert "pruned" not in err, err
     assert "rolled back" not in err and "Traceback" not in err
     report = json.loads(report_path.read_text())
     assert report["status"] == "committed" and report["error"] is None
@@ -253,16 +255,19 @@ def test_a_connection_lost_during_commit_is_settled_by_the_server(make_db: Any, 
     """The target's session ends while COMMIT waits (a DBA terminates it; a failover would
     look the same): before, "outcome unknown" (exit 5). The server had committed locally, and
     its commit log says so on a fresh connection: the run is committed, exit 0, with a warning
-    that names the lost connection."""
+    that names the lost connection. Under --quiet, that warning still goes to stderr (it was
+    only in the report): an exit 0 that hides a lost connection would mislead."""
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
     before = snapshot(uat)
     report_path = tmp_path / "report.json"
-    args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--report", str(report_path))
+    args = ("sync", "--source", prod, "--target", uat, "--no-backup", "--quiet", "--report", str(report_path))
     proc, err = term_while_committing(uat, *args, stop=lambda _proc: terminate_the_waiting_commit(uat))
     assert proc.returncode == 0, err
     report = json.loads(report_path.read_text())
     assert report["status"] == "committed"
-    assert any(w.startswith("COMMIT was interrupted (the connection was lost") for w in report["warnings"])
+    [settled] = [w for w in report["warnings"] if w.startswith("COMMIT was interrupted (the connection was lost")]
+    assert f"dbsync: warning: {settled}" in err, err
+    assert proc.stdout == "", proc.stdout  # no summary table
     assert snapshot(uat).checksum != before.checksum
 
 

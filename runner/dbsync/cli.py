@@ -44,6 +44,9 @@ def _finish(report: Report, report_path: Path | None, quiet: bool) -> None:
             click.echo(f"dbsync: warning: cannot write the report to {report_path}: {exc.strerror}", err=True)
     if not quiet:
         print_summary(report)
+    else:  # quiet drops the progress and the table, not what the run wants a person to know
+        for text in report.warnings:
+            click.echo(f"dbsync: warning: {text}", err=True)
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,10 +141,11 @@ def _interrupted(report: Report, report_path: Path | None, quiet: bool, undone: 
     said it had completed, committed."""
     _finish(report, report_path, quiet)
     if report.status == "committed":
+        during = _settled(report.warnings)
         _committed_but_interrupted(
             "the run is committed",
-            unpruned=PRUNE_INTERRUPTED in report.warnings or _settled(report.warnings),
-            during=_settled(report.warnings),
+            unpruned=PRUNE_INTERRUPTED in report.warnings or (during and _backed_up(report)),
+            during=during,
         )
     click.echo(f"dbsync: interrupted; {undone}", err=True)
     sys.exit(130)
@@ -154,6 +158,12 @@ def _committed_but_interrupted(committed: str, *, unpruned: bool = True, during:
     when = "during COMMIT, which the server completed" if during else "after COMMIT"
     click.echo(f"dbsync: interrupted {when}: {committed}{tail}", err=True)
     sys.exit(130)
+
+
+def _backed_up(report: Report) -> bool:
+    """The run took a backup, so a COMMIT it completed was to be followed by pruning: not with
+    ``--no-backup``, nor in a dry run."""
+    return report.backup is not None or bool(report.target.get("backup"))
 
 
 def _settled(warnings: list[str]) -> bool:
@@ -210,7 +220,9 @@ def jobs_option(help_text: str) -> Callable[[Callable[..., None]], Callable[...,
 )
 @report_option("Write the JSON report here (also on failure).")
 @click.option("--dry-run", is_flag=True, help="Plan and count everything, change nothing.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines and no summary table.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress lines and no summary table; warnings still go to stderr."
+)
 @store_options
 @click.option("--no-backup", is_flag=True, help="Skip the backup of the target (explicitly unsafe).")
 @click.option("--series", metavar="NAME", help="Backup series name (default: <dbname>-<host>-pre-sync).")
@@ -291,7 +303,9 @@ def sync(
     help="Restore a stored production backup (run id, folder or 'latest') without production.",
 )
 @report_option("Write the JSON report here (also on failure).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines and no summary table.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress lines and no summary table; warnings still go to stderr."
+)
 @store_options
 @click.option(
     "--series", metavar="NAME", help="Production backup series (default: <dbname>-<host>-production)."

@@ -53,7 +53,9 @@ def ask_later(xid: str) -> str:
     """The sentence that tells a DBA how to settle an unknown outcome by hand."""
     return (
         f"SELECT txid_status({xid}) on the target tells (committed or aborted; 'in progress' while "
-        f"the session with backend_xid {int(xid) % 2**32} in pg_stat_activity still runs it)"
+        f"the session with backend_xid {int(xid) % 2**32} in pg_stat_activity still runs it), "
+        "asked of the same primary: after a failover, a promoted standby that never saw the "
+        "transaction may have given its number to another one, so compare the data instead"
     )
 
 
