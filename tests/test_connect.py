@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbsync.connect import failure_kind, timeouts_off
+from dbsync.connect import failure_kind, timeouts_off, tool_could_not_connect
 from dbsync.errors import ConnectionFailed, HostUnreachable
 
 
@@ -81,3 +81,71 @@ def test_failure_kind_tells_a_refused_login_from_an_unreachable_host(
     database, a closed port and an unresolvable name are also checked end to end in
     test_sync's connection tests)."""
     assert failure_kind(message) is kind
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (  # the server's slots filled up after dbsync connected (PostgreSQL 14 on)
+            'pg_dump: error: connection to server at "10.0.0.1", port 25060 failed: FATAL:  sorry, '
+            "too many clients already",
+            HostUnreachable,
+        ),
+        (
+            'psql: error: connection to server at "10.0.0.1", port 25060 failed: Connection refused\n'
+            "\tIs the server running on that host and accepting TCP/IP connections?",
+            HostUnreachable,
+        ),
+        (  # a password that changed between dbsync's connection and the tool's
+            'psql: error: connection to server at "10.0.0.1", port 25060 failed: FATAL:  password '
+            'authentication failed for user "doadmin"',
+            ConnectionFailed,
+        ),
+        ("pg_dump: error: could not connect to server: No route to host", HostUnreachable),  # libpq 13
+        ("psql: error: FATAL:  sorry, too many clients already", HostUnreachable),  # psql 13
+        (  # one address refused, the other refused the login: a refusal, as dbsync's own says
+            'psql: error: connection to server at "::1", port 25060 failed: Connection refused\n'
+            "\tIs the server running on that host and accepting TCP/IP connections?\n"
+            'connection to server at "10.0.0.1", port 25060 failed: FATAL:  password '
+            'authentication failed for user "doadmin"',
+            ConnectionFailed,
+        ),
+        (  # libpq 13's refused login
+            'pg_dump: error: connection to database "app" failed: FATAL:  password authentication '
+            'failed for user "doadmin"',
+            ConnectionFailed,
+        ),
+    ],
+)
+def test_a_tool_that_could_not_connect_fails_as_a_connection_would(
+    text: str, kind: type[ConnectionFailed]
+) -> None:
+    """pg_dump and psql connect on their own, after dbsync's connection: their connection
+    failure is exit 12 or 11, as dbsync's own would be (the launcher runs 12 again), not the
+    "rolled back" of any other failure of theirs."""
+    error = tool_could_not_connect("pg_dump", text, "nothing was changed")
+    assert type(error) is kind
+    assert str(error).startswith("pg_dump could not connect: ")
+    assert "nothing was changed" in str(error) and "\n" not in str(error)
+    assert "error: " not in str(error)  # the tool's own prefix is not repeated
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'pg_dump: error: Dumping the contents of table "orders" failed: PQgetCopyData() failed.\n'
+        "pg_dump: detail: Error message from server: server closed the connection unexpectedly",
+        "psql:<stdin>:12: FATAL:  terminating connection due to administrator command\n"
+        "psql:<stdin>:12: error: connection to server was lost",
+        'psql:<stdin>:3: ERROR:  relation "public.orders" does not exist',
+        # a table whose name reads like libpq's text, in an error of the dump itself
+        'pg_dump: error: Dumping the contents of table "connection to server a failed: b" failed: '
+        "PQgetCopyData() failed.",
+        "pg_dump: error: query failed: FATAL:  terminating connection due to administrator command",
+        "",
+    ],
+)
+def test_a_tool_failure_after_it_connected_is_not_a_connection_failure(text: str) -> None:
+    """A connection lost half-way, or any error of the work itself, is not "could not connect":
+    those keep their own exit codes (the run may have changed and rolled back things)."""
+    assert tool_could_not_connect("psql", text, "nothing was changed") is None

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -346,3 +347,105 @@ def test_sigterm_after_commit_keeps_the_committed_status(make_db: Any, tmp_path:
     assert report["status"] == "committed"
     assert "interrupted after COMMIT: old backups were not pruned" in report["warnings"]
     assert snapshot(uat).checksum != before.checksum
+
+
+@contextlib.contextmanager
+def paused_at(step: str, *args: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """dbsync ``args``, paused as ``step`` begins (its progress line is out) until the yielded
+    file exists; killed if the block leaves it running."""
+    release = tmp_path / f"release-{step}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbsync.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dbsync_env({"DBSYNC_FAULT": f"{step}:pause={release}"}),
+    )
+    assert proc.stderr is not None
+    watchdog = threading.Timer(120, proc.kill)  # a run that never reaches the step fails the test
+    watchdog.start()
+    try:
+        for line in proc.stderr:
+            if line.rstrip().endswith(f"] {step} ..."):
+                break
+        else:
+            raise AssertionError(f"dbsync ended before {step}: exit {proc.wait()}")
+        yield proc, release
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            release.touch()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=120)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def every_slot_taken(url: DbUrl) -> Iterator[None]:
+    """Connections to ``url``'s cluster until it takes no more ("sorry, too many clients
+    already", superusers included), as an application's pool at its peak would."""
+    import psycopg
+
+    held: list[Any] = []
+    try:
+        for _ in range(300):
+            try:
+                held.append(url.cluster.connect("postgres"))
+            except psycopg.OperationalError as exc:
+                assert "too many clients" in str(exc), exc
+                break
+        else:
+            raise AssertionError("the cluster took 300 connections")
+        yield
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_pg_dump_that_cannot_connect_mid_run_exits_12_and_changes_nothing(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """UAT's connection slots fill up after dbsync connected, before pg_dump takes its backup:
+    pg_dump cannot connect. That was "pg_dump failed ... nothing was changed", exit 4, which
+    the launcher does not run again. It is now exit 12 (a later run may pass: the launcher runs
+    it again), and UAT is exactly as it was."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(uat)
+    report_path = tmp_path / "report.json"
+    args = ("sync", "--source", prod, "--target", uat, "--backup-store", f"file://{tmp_path}/store",
+            "--report", str(report_path))
+    with paused_at("backup", *args, tmp_path=tmp_path) as (proc, release), every_slot_taken(uat):
+        release.touch()
+        err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 12, err
+    assert "pg_dump could not connect: " in err and "too many clients" in err, err
+    assert "a later run may pass" in err and "Traceback" not in err, err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "rolled_back"  # the run's transaction was open (its locks)
+    assert report["error"]["kind"] == "unreachable" and report["error"]["step"] == "backup"
+    assert snapshot(uat).checksum == before.checksum
+
+
+def test_psql_that_cannot_connect_mid_restore_exits_12_and_changes_nothing(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """The same for the restore's psql session, which opens at target-backup after dbsync's own
+    connections: "the restore stopped on an error and was rolled back", exit 4, before; exit 12
+    now, staging exactly as it was."""
+    prod, staging = make_db(0, "prod"), make_db(1, "uat")
+    before = snapshot(staging)
+    report_path = tmp_path / "report.json"
+    args = ("restore", "--source", prod, "--target", staging, "--backup-store",
+            f"file://{tmp_path}/store", "--report", str(report_path))
+    with paused_at("target-backup", *args, tmp_path=tmp_path) as (proc, release), every_slot_taken(staging):
+        release.touch()
+        err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 12, err
+    assert "psql could not connect: " in err and "too many clients" in err, err
+    assert "Traceback" not in err, err
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "failed"  # no transaction was opened on staging
+    assert report["error"]["kind"] == "unreachable" and report["error"]["step"] == "target-backup"
+    assert snapshot(staging).checksum == before.checksum

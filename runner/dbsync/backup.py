@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import faults
 from .background import Background
 from .compression import DEFAULT, ZSTD, Compression, compress, decompress
+from .connect import tool_could_not_connect
 from .errors import BackupInvalid, DbsyncError, RolledBack, StoreError
 from .pgtools import Tool, split_secret
 from .redact import redact_output
@@ -275,6 +276,8 @@ def _pg_dump_stream(
         reader.join()
         if code != 0:
             message = redact_output(errors)
+            if unreached := tool_could_not_connect("pg_dump", message, "nothing was changed"):
+                raise unreached
             raise BackupFailed(f"pg_dump failed (exit {code}): {message}; nothing was changed")
     finally:
         if proc.poll() is None:

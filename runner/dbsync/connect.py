@@ -146,6 +146,12 @@ def failure_kind(message: str) -> type[ConnectionFailed]:
     return HostUnreachable if all(unreachable) else ConnectionFailed
 
 
+def _hint(kind: type[ConnectionFailed]) -> str:
+    if kind is HostUnreachable:
+        return "check the host, the port and the cluster's trusted sources; a later run may pass"
+    return "check the URL's user, password, database name and SSL settings"
+
+
 def _failure(ep: Endpoint, exc: psycopg.Error) -> ConnectionFailed:
     """One sentence for a failed connection: each attempt's first line, and what to check."""
     text = str(exc)
@@ -154,12 +160,39 @@ def _failure(ep: Endpoint, exc: psycopg.Error) -> ConnectionFailed:
     if len(tried) > 1:
         said = f"{len(tried)} attempts: {said}"
     kind = failure_kind(text)
-    hint = (
-        "check the host, the port and the cluster's trusted sources; a later run may pass"
-        if kind is HostUnreachable
-        else "check the URL's user, password, database name and SSL settings"
-    )
-    return kind(f"cannot connect to the {ep.role} database {ep.description}: {redact(said)} ({hint})")
+    return kind(f"cannot connect to the {ep.role} database {ep.description}: {redact(said)} ({_hint(kind)})")
+
+
+# How pg_dump and psql say that they could not connect: their own "<tool>: error:" line with
+# libpq's text (PostgreSQL 14 on: "connection to server at ... failed: ...", one line per address
+# tried; before: "could not connect to server: ...", pg_dump's "connection to database ...
+# failed: ...", psql's bare "FATAL: ..."). Anchored there: a connection lost later, or an error
+# of the work that quotes a name, reads otherwise ("psql:<stdin>:12: ...", "query failed: ...").
+_TOOL_CONNECT = re.compile(
+    r"^(?:pg_dump|psql): error: "
+    r"(?:connection to (?:server|database)\b[^\n]*\bfailed:|could not connect to server|FATAL:)",
+    re.MULTILINE,
+)
+_TOOL_PREFIX = re.compile(r"^(?:pg_dump|psql): error: ", re.MULTILINE)
+_ADDRESS = re.compile(r"\n(?=connection to server )")
+
+
+def tool_could_not_connect(tool: str, text: str, unchanged: str) -> ConnectionFailed | None:
+    """The error for a client tool (pg_dump, psql) that stopped because it could not connect,
+    although dbsync's own connection had been taken: the server's slots filled up meanwhile, a
+    failover or a network cut came between. It is what dbsync's own connection would have
+    raised (exit 12 when a later run may pass, 11 for a refused login), so that the launcher
+    runs the job again where it should, instead of "rolled back" (exit 4). ``text``: the tool's
+    stderr, already redacted; ``unchanged``: what the run left as it was. None for any other
+    failure."""
+    if not _TOOL_CONNECT.search(text):
+        return None
+    tried = [a.strip() for a in _ADDRESS.split(_TOOL_PREFIX.sub("", text).strip()) if a.strip()]
+    # as for dbsync's own connection: one address that refused the login makes it a refusal
+    unreachable = all(failure_kind(attempt) is HostUnreachable for attempt in tried)
+    kind = HostUnreachable if unreachable else ConnectionFailed
+    said = "; ".join(" ".join(line.strip() for line in a.splitlines()) for a in tried)
+    return kind(f"{tool} could not connect: {said}; {unchanged} ({_hint(kind)})")
 
 
 def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from .connect import tool_could_not_connect
 from .errors import OutcomeUnknown, RolledBack
 from .outcome import Pending, ask_later, signals_held
 from .pgtools import Tool, split_secret
@@ -168,7 +169,14 @@ class PsqlSession:
         """Open the session's one transaction (then run ``prelude`` in it) and note its id, which
         :meth:`commit` checks: a COMMIT in the SQL streamed through the session would end the
         transaction early, and what ran after it would no longer be rolled back."""
-        [line] = self.ask(f"BEGIN;\n{prelude}{text_of('select_transaction_id')}")
+        try:
+            [line] = self.ask(f"BEGIN;\n{prelude}{text_of('select_transaction_id')}")
+        except RolledBack:
+            if self.proc.poll() is not None:  # psql never got in: say it as a connection would
+                self._threads[1].join(timeout=2.0)
+                if unreached := tool_could_not_connect("psql", self.error_text(), "nothing was changed"):
+                    raise unreached from None
+            raise
         xid, pid = line.split("|")
         self._pending = Pending(xid, int(pid))
 

@@ -75,7 +75,15 @@ from .backup import (
 )
 from .compression import Compression
 from .connect import Connection, Endpoint, connect, timeouts_off
-from .errors import BackupInvalid, DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
+from .errors import (
+    BackupInvalid,
+    ConnectionFailed,
+    DbsyncError,
+    OutcomeUnknown,
+    ProofFailed,
+    Refused,
+    RolledBack,
+)
 from .identity import Identity, identify, refuse_same_database
 from .pgtools import find_tool, server_major
 from .progress import Progress
@@ -478,7 +486,12 @@ class RestoreRun:
             # as dbsync's own connections, and as pg_restore's script does after the prelude
             off = timeouts_off(self.tgt_id.server_version_num, local=True)
             timeouts = "".join(f"{stmt};\n" for stmt in off)
-            session.begin(f"SET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
+            try:
+                session.begin(f"SET LOCAL lock_timeout = '{lock_timeout}ms';\n{timeouts}")
+            except ConnectionFailed:  # psql never connected: no transaction was opened
+                session.abandon()
+                self.session = None
+                raise
         return self.session
 
     def _ask_locking(self, session: PsqlSession, statements: str) -> list[str]:
