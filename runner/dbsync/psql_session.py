@@ -110,12 +110,15 @@ class PsqlSession:
     def error_text(self) -> str:
         return redact_output(self.errors)
 
+    def _final_errors(self) -> str:
+        """What psql wrote to stderr, read to its end once psql has exited."""
+        if self.proc.poll() is not None:
+            self._threads[1].join(timeout=2.0)
+        return self.error_text()
+
     def reason(self) -> str:
         """Why psql stopped: what it wrote to stderr (the server's own words), or how it ended."""
-        code = self.proc.poll()
-        if code is not None:
-            self._threads[1].join(timeout=2.0)  # stderr read to its end
-        return stopped_reason("psql", code, self.error_text())
+        return stopped_reason("psql", self.proc.poll(), self._final_errors())
 
     def send(self, data: bytes | str, *, flush: bool = False) -> None:
         """Write to psql; a psql that has stopped (an error with ON_ERROR_STOP, or killed)
@@ -172,10 +175,12 @@ class PsqlSession:
         try:
             [line] = self.ask(f"BEGIN;\n{prelude}{text_of('select_transaction_id')}")
         except RolledBack:
-            if self.proc.poll() is not None:  # psql never got in: say it as a connection would
-                self._threads[1].join(timeout=2.0)
-                if unreached := tool_could_not_connect("psql", self.error_text(), "nothing was changed"):
-                    raise unreached from None
+            # psql exited before its first answer: a failed login is said as a connection's
+            unreached = None
+            if self.proc.poll() is not None:
+                unreached = tool_could_not_connect("psql", self._final_errors(), "nothing was changed")
+            if unreached is not None:
+                raise unreached from None
             raise
         xid, pid = line.split("|")
         self._pending = Pending(xid, int(pid))
