@@ -176,6 +176,14 @@ class SyncConfig(_Strict):
         "write the synced tables at the end; slower, but UAT's readers are blocked only from the "
         "apply step on instead of from the load on. Both are one transaction with the same proofs.",
     )
+    skip_unchanged: bool = Field(
+        True,
+        description="In a direct load, leave a table's rows in place instead of emptying and "
+        "loading it again when they already are exactly the rows production would send: the "
+        "same count, and the same digest of every row (UAT's preserved rows set aside). A "
+        "second sync of data that did not change writes almost nothing; the final proofs "
+        "check such a table like any other. false always reloads every table.",
+    )
 
     @field_validator("natural_keys", mode="before")
     @classmethod

@@ -103,6 +103,9 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
         )
     if report.tables or not report.restore:
         console.print(table)
+    unchanged = [name for name, how in report.load.items() if how == "unchanged"]
+    if unchanged:
+        console.print(f"left in place, their rows already production's: {', '.join(unchanged)}")
     if report.remaps:
         remaps = RichTable(title="references remapped by natural key")
         for header in ("column", "references", "by key", "to fallback", "to NULL"):

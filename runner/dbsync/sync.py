@@ -22,6 +22,10 @@ The steps, in order (the report and the progress lines use these names):
                  load COPYs into temporary tables instead, for a dry run (which must not empty
                  anything), when the role cannot suspend foreign keys, or when a synced table is
                  partitioned. Either way "the stage" below is where production's rows now are.
+                 A direct table whose rows (preserved ones aside) already are exactly the rows
+                 production sends is left in place instead (``skip_unchanged``): only its
+                 preserved rows are removed, and the later steps find what the COPY would
+                 have written.
 7. ``scope``     drop production's test tenants and every row that belongs to them from the
                  stage; decide which referenced global rows to keep.
 8. ``remap``     rewrite references to excluded tables (users, content types, ...) by natural
@@ -54,7 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +130,9 @@ class _State:
     expected: dict[TableName, Digest] = field(default_factory=dict)  # the stage's digest, accounted
     direct: bool = False  # the synced tables are emptied before the load, not after
     into_table: set[TableName] = field(default_factory=set)  # loaded straight into the table
+    # direct tables emptied only at their turn: left in place if their rows already are production's
+    skippable: set[TableName] = field(default_factory=set)
+    unchanged: set[TableName] = field(default_factory=set)  # those left in place
     changing_maps: set[TableName] = field(default_factory=set)  # maps that change some id
     map_changes: dict[TableName, list[tuple[Any, Any]]] = field(default_factory=dict)  # small maps
     source_remapped: set[TableName] = field(default_factory=set)  # remapped in production's SELECT
@@ -283,6 +290,9 @@ class SyncRun:
         self.tgt: Connection | None = None
         self.plan: Plan | None = None
         self.state = _State()
+        self._readers: SnapshotReaders | None = None  # production's digests (preserve to stage)
+        self._specs: dict[TableName, _ReadSpec] = {}
+        self._digests: dict[TableName, Future[tuple[Digest, int]]] = {}
         self._in_transaction = False
         self._current_step: str | None = None
 
@@ -379,6 +389,7 @@ class SyncRun:
         self._in_transaction = False
 
     def _close(self) -> None:
+        self._stop_digests()
         for conn in (self.src, self.tgt):
             if conn is not None and not conn.closed:
                 with contextlib.suppress(psycopg.Error):
@@ -607,27 +618,95 @@ class SyncRun:
     def _stage(self) -> None:
         assert self.src is not None and self.tgt is not None and self.plan is not None
         if self.state.direct:
+            self.state.skippable = self._skippable()
             with self.tgt.cursor() as cur:
-                self._empty_tables(cur)
+                later = self.state.skippable
+                self._empty_tables(cur, [tp for tp in self.plan.tables if tp.name not in later])
             faults.checkpoint("stage.load")
+        if self._readers is None:
+            self._start_digests()
+        try:
+            for tp in self.plan.tables:
+                self._stage_table(tp, self._specs[tp.name], self._digests[tp.name])
+        finally:
+            self._stop_digests()
+        # Production is read for the remap's counts here, then no more.
+
+    def _start_digests(self) -> None:
+        """Open the readers and queue every table's digest of what its COPY will send, in load
+        order. Called as soon as the filters and remaps are decided (in ``preserve``), so that
+        production hashes while the target builds its preserved sets: a table the load may
+        leave in place waits for its digest before anything else (see :meth:`_left_in_place`)."""
+        assert self.plan is not None and self.report.snapshot is not None
         filters = self.state.filters
         self.state.source_filtered = filters is not None
-        specs = {
+        self._specs = {
             tp.name: self._read_spec(tp, filters.get(tp.name) if filters else None) for tp in self.plan.tables
         }
-        assert self.report.snapshot is not None
-        with SnapshotReaders(
+        # --jobs connections read production at once: the COPY's, and the others take every
+        # table's digest, queued in load order (with more than one, they run ahead of the COPY
+        # instead of one beside each table). Without parallel workers: those would take more of
+        # production's cores than --jobs grants, and compete with the COPY the target waits for
+        # (measured: 0.15-0.2 s less per sync at the benchmark's scale).
+        self._readers = SnapshotReaders(
             self.source_ep, self.report.snapshot, readers_beside(self.jobs), parallel_workers=False
-        ) as readers:
-            # --jobs connections read production at once: the COPY's, and the others take every
-            # table's digest, queued now in load order (with more than one, they run ahead of
-            # the COPY instead of one beside each table). Without parallel workers: those would
-            # take more of production's cores than --jobs grants, and compete with the COPY the
-            # target waits for (measured: 0.15-0.2 s less per sync at the benchmark's scale).
-            digests = {name: readers.submit(spec.digest) for name, spec in specs.items()}
-            for tp in self.plan.tables:
-                self._stage_table(tp, specs[tp.name], digests[tp.name])
-        # Production is read for the remap's counts here, then no more.
+        )
+        self._digests = {name: self._readers.submit(spec.digest) for name, spec in self._specs.items()}
+
+    def _stop_digests(self) -> None:
+        """Close the readers (a digest still queued is cancelled, one running is interrupted)."""
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            readers.close()
+
+    def _skippable(self) -> set[TableName]:
+        """The direct-load tables that may be left in place (``skip_unchanged``): those whose load
+        is production's COPY and nothing else until the preserved rows return, so that rows
+        equal to what the COPY would send make every later step act as after the COPY. Not a
+        table rewritten on the target (remaps, conflicts: staged anyway), nor one whose test
+        tenants are removed after the copy (a cycle), nor one with a column the COPY does not
+        write (the load would reset it to its default; leaving the rows would keep UAT's value)."""
+        assert self.plan is not None
+        if not self.config.skip_unchanged or self.state.filters is None:
+            return set()
+        return {
+            tp.name
+            for tp in self.plan.tables
+            if tp.name in self.state.into_table and set(tp.copy_columns) == set(tp.table.writable_columns)
+        }
+
+    def _left_in_place(self, cur: psycopg.Cursor[Any], tp: TablePlan, source: Digest) -> int | None:
+        """For a skippable table: when its rows other than the preserved ones are exactly the
+        rows production sends (``source``: their count and digest, over the same columns as the
+        content proof), remove only the preserved rows (``apply`` inserts them again, re-keyed
+        as needed, as after any load) and return how many rows are left; None when the table
+        must be emptied and loaded. Compared before anything is removed; the count first, which
+        costs no scan. The content proof later checks the table like any loaded one."""
+        entry = self.report.table(str(tp.name))
+        pset = self.state.preserved[tp.name]
+        if entry.rows_target_before - self.state.preserved_sizes.get(tp.name, 0) != source[0]:
+            return None
+        cols = columns(tp.copy_columns)
+        whole = _digest(cur, relation(tp.table), cols)
+        kept = _digest(cur, temp(pset), cols)
+        if (whole[0] - kept[0], whole[1] - kept[1]) != source:
+            return None
+        parts = _returning(tp.copy_columns)
+        cur.execute(
+            query(
+                "delete_set_rows",
+                stage=relation(tp.table),
+                set=pset,
+                returned=parts["returned"],
+                row=parts["new_row"],
+            )
+        )
+        removed = _fetch_digest(cur)
+        entry.rows_deleted += removed[0]
+        if removed != (kept[0], -kept[1]):  # the set no longer names these rows: load instead
+            return None
+        faults.checkpoint("stage.unchanged")
+        return whole[0] - removed[0]
 
     def _source_filters(self) -> dict[TableName, Filter] | None:
         """Conditions that leave production's test tenants out of the COPY itself (see
@@ -722,7 +801,9 @@ class SyncRun:
         return _ReadSpec(statement, shaped, filtered)
 
     def _stage_table(self, tp: TablePlan, spec: _ReadSpec, pending: Future[tuple[Digest, int]]) -> None:
-        """COPY one table's production rows into the stage; its digest is being taken meanwhile."""
+        """COPY one table's production rows into the stage; its digest is being taken meanwhile.
+        A skippable table waits for that digest instead, and is left in place when its rows
+        already are production's (see :meth:`_left_in_place`)."""
         assert self.src is not None and self.tgt is not None
         entry = self.report.table(str(tp.name))
         started = time.monotonic()
@@ -731,7 +812,17 @@ class SyncRun:
         shaped = spec.shaped
         with self.tgt.cursor() as tcur:
             rebuild: list[sql.Composed] = []
-            if tp.name in self.state.into_table:
+            left: int | None = None
+            if tp.name in self.state.skippable:
+                left = self._left_in_place(tcur, tp, pending.result()[0])
+                if left is None:
+                    self._empty_tables(tcur, [tp])
+            if left is not None:
+                self.state.stage_rel[tp.name] = rel
+                self.state.unchanged.add(tp.name)
+                self.report.load[str(tp.name)] = "unchanged"
+                received = left
+            elif tp.name in self.state.into_table:
                 into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
                 self.state.stage_rel[tp.name] = rel
                 rebuild = self._drop_rebuildable(tcur, tp)
@@ -740,9 +831,10 @@ class SyncRun:
                 tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
                 into_table = temp(stage)
                 self.state.stage_rel[tp.name] = temp(stage)
-            with tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into:
-                _relay(self.src, spec.copy_out, into)
-            received = tcur.rowcount
+            if left is None:
+                with tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into:
+                    _relay(self.src, spec.copy_out, into)
+                received = tcur.rowcount
             for statement in rebuild:  # as pg_get_constraintdef and pg_get_indexdef print them
                 tcur.execute(statement)
             if not self.state.source_filtered or tp.name not in self.state.into_table:
@@ -762,13 +854,15 @@ class SyncRun:
             str(tp.name),
             received == source_digest[0],
             f"source {source_digest[0]} rows in the snapshot ({left_out} of test tenants left out), "
-            f"COPY loaded {received}; the content "
-            "is proven from production's digest by the content proof",
+            + (f"{received} equal rows left in place" if left is not None else f"COPY loaded {received}")
+            + "; the content is proven from production's digest by the content proof",
             fatal=True,
         )
         entry.seconds += time.monotonic() - started
-        left = f" ({left_out:,} of production's test tenants left out)" if left_out else ""
-        self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows{left}")
+        note = f" ({left_out:,} of production's test tenants left out)" if left_out else ""
+        if left is not None:
+            note += ", unchanged: left in place"
+        self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows{note}")
 
     def _drop_rebuildable(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> list[sql.Composed]:
         """Drop the indexes and key constraints a direct load builds again after its COPY (see
@@ -1062,6 +1156,7 @@ class SyncRun:
             staged = [str(tp.name) for tp in plan.tables if tp.name not in self.state.into_table]
             if self.state.direct and staged:
                 self.progress.say(f"preserve: staged first (their remaps rewrite rows): {', '.join(staged)}")
+            self._start_digests()  # production is idle until the load otherwise
             live_rel = {tp.name: relation(tp.table) for tp in plan.tables}
             live_cols = {tp.name: tp.table.writable_columns for tp in plan.tables}
             preserved = self.state.preserved
@@ -2229,12 +2324,12 @@ class SyncRun:
         if keys:
             self.progress.say(f"apply: {len(keys)} foreign key(s) re-added and validated over all rows")
 
-    def _empty_tables(self, cur: psycopg.Cursor[Any]) -> None:
-        """Empty the synced tables: one TRUNCATE where it may run, DELETE (children first) where
-        it is refused. Both are inside the transaction."""
+    def _empty_tables(self, cur: psycopg.Cursor[Any], tables: Sequence[TablePlan]) -> None:
+        """Empty synced tables (in the plan's order): one TRUNCATE where it may run, DELETE
+        (children first) where it is refused. Both are inside the transaction."""
         assert self.tgt is not None and self.plan is not None
         plan = self.plan
-        truncate = [tp for tp in plan.tables if tp.name in plan.truncatable]
+        truncate = [tp for tp in tables if tp.name in plan.truncatable]
         truncated: set[TableName] = set()
         if truncate:
             try:
@@ -2246,21 +2341,23 @@ class SyncRun:
                     )
                 truncated = {tp.name for tp in truncate}
             except psycopg.errors.InsufficientPrivilege:
-                self.report.warnings.append("TRUNCATE not permitted on the target; used DELETE")
-        for tp in reversed(plan.tables):
+                warning = "TRUNCATE not permitted on the target; used DELETE"
+                if warning not in self.report.warnings:
+                    self.report.warnings.append(warning)
+        for tp in reversed(tables):
             entry = self.report.table(str(tp.name))
             if tp.name in truncated:
                 entry.rows_deleted = entry.rows_target_before
                 continue
             cur.execute(query("delete_all_rows", relation=relation(tp.table)))
-            entry.rows_deleted = cur.rowcount
+            entry.rows_deleted += cur.rowcount
 
     def _apply(self) -> None:
         assert self.tgt is not None and self.plan is not None
         plan = self.plan
         with self.tgt.cursor() as cur:
             if not self.state.direct:
-                self._empty_tables(cur)
+                self._empty_tables(cur, plan.tables)
             faults.checkpoint("apply.insert")
             for tp in plan.tables:
                 entry = self.report.table(str(tp.name))

@@ -1,0 +1,185 @@
+"""``skip_unchanged``: a direct-load table whose rows already are production's is left in place.
+
+Every test here compares against the same sync with the skip turned off (``skip_unchanged =
+false``), run on a second UAT that started identical, by a whole-database checksum
+(``tests.checksum``, which shares no code with dbsync): leaving a table in place must give
+exactly the database a full reload gives. Production lives on cluster 0, the two UATs on
+clusters 1 and 2.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.checksum import snapshot
+from tests.test_sync import TEST_TENANTS, execute, ok, rows, sync
+
+RELOAD = "skip_unchanged = false\n"
+
+REAL_LINES = (
+    "SELECT l.id, l.ctid::text, l.xmin::text FROM apps_orders_orderline l "
+    "JOIN apps_orders_order o ON o.id = l.order_id JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
+    f"WHERE NOT (t.{TEST_TENANTS}) ORDER BY l.id"
+)
+
+
+def _config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / f"config-{abs(hash(text))}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def _synced_twins(make_db: Any, tmp_path: Path) -> tuple[str, str, str]:
+    """Production and two UATs, each synced once from it (all tables loaded: UAT's own data
+    differs), so that both hold the same database."""
+    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    for uat in (skipping, reloading):
+        proc, report = sync(prod, uat, tmp_path)
+        ok(proc)
+        assert "unchanged" not in report["load"].values()
+    assert snapshot(skipping).checksum == snapshot(reloading).checksum
+    return prod, skipping, reloading
+
+
+def _test_order_with_lines(uat: str) -> int:
+    """A preserved order (of a UAT test tenant) that has order lines."""
+    found = rows(
+        uat,
+        "SELECT o.id FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
+        f"WHERE t.{TEST_TENANTS} AND EXISTS (SELECT 1 FROM apps_orders_orderline l WHERE l.order_id = o.id) "
+        "ORDER BY o.id LIMIT 1",
+    )
+    assert found
+    return int(found[0][0])
+
+
+def test_second_sync_leaves_unchanged_tables_in_place_and_equals_a_full_reload(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """Between the syncs production changes a global row and takes an order id that a UAT test
+    tenant's order holds (so that order is re-keyed and its preserved lines, in a table that is
+    left in place, must follow), and UAT edits a real tenant's customer in place (same count,
+    other content: that table must be reloaded, the edit undone)."""
+    prod, skipping, reloading = _synced_twins(make_db, tmp_path)
+    taken = _test_order_with_lines(skipping)
+    assert taken == _test_order_with_lines(reloading)
+    assert rows(prod, f"SELECT count(*) FROM apps_orders_order WHERE id = {taken}") == [(0,)]
+    execute(
+        prod,
+        "INSERT INTO apps_orders_order (id, tenant_id, customer_id, supplier_id, created_by_id, total, "
+        "placed_at, notes) "
+        f"SELECT {taken}, o.tenant_id, o.customer_id, o.supplier_id, o.created_by_id, 1.23, o.placed_at, "
+        "o.notes FROM apps_orders_order o JOIN apps_tenants_tenant t ON t.id = o.tenant_id "
+        f"WHERE NOT (t.{TEST_TENANTS}) ORDER BY o.id LIMIT 1;"
+        "UPDATE apps_catalog_product SET name = name || ' (v2)' WHERE id = (SELECT min(id) FROM apps_catalog_product)",
+    )
+    drift = (
+        "UPDATE apps_customers_customer SET name = 'edited in UAT' WHERE id = (SELECT min(c.id) FROM "
+        f"apps_customers_customer c JOIN apps_tenants_tenant t ON t.id = c.tenant_id WHERE NOT (t.{TEST_TENANTS}))"
+    )
+    execute(skipping, drift)
+    execute(reloading, drift)
+    lines_before = rows(skipping, REAL_LINES)
+    assert lines_before
+
+    proc, report = sync(prod, skipping, tmp_path)
+    ok(proc)
+    proc_reload, report_reload = sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))
+    ok(proc_reload)
+
+    load = report["load"]
+    assert load["apps_orders_orderline"] == "unchanged"
+    for changed in ("apps_orders_order", "apps_catalog_product", "apps_customers_customer"):
+        assert load[changed] != "unchanged", (changed, load)
+    assert "unchanged" not in report_reload["load"].values()
+    rekey = next(r for r in report["rekeys"] if r["table"] == "apps_orders_order")
+    assert taken in {old for old, _new in rekey["ids"]}
+    assert all(p["ok"] for p in report["proofs"])
+    assert "edited in UAT" not in {r[0] for r in rows(skipping, "SELECT name FROM apps_customers_customer")}
+
+    after, expected = snapshot(skipping), snapshot(reloading)
+    assert after.checksum == expected.checksum, after.diff(expected)
+    # Left in place, not written again: the real tenants' order lines keep their row versions.
+    assert rows(skipping, REAL_LINES) == lines_before
+    orderline = next(t for t in report["tables"] if t["table"] == "apps_orders_orderline")
+    assert orderline["rows_deleted"] == orderline["rows_preserved"] > 0  # only those, re-inserted
+
+
+def test_a_column_only_uat_has_is_reset_as_a_reload_resets_it(make_db: Any, tmp_path: Path) -> None:
+    """A column the COPY does not write gets its default in a load; leaving the rows in place
+    would keep UAT's values, so such a table is always loaded."""
+    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    for uat in (skipping, reloading):
+        execute(uat, "ALTER TABLE apps_plants_plant ADD COLUMN uat_note text DEFAULT 'fresh'")
+        ok(sync(prod, uat, tmp_path)[0])
+        execute(uat, "UPDATE apps_plants_plant SET uat_note = 'edited'")
+    proc, report = sync(prod, skipping, tmp_path)
+    ok(proc)
+    ok(sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))[0])
+    assert report["load"]["apps_plants_plant"] == "direct"
+    assert "unchanged" in report["load"].values()  # the other tables were left in place
+    notes = dict(
+        rows(
+            skipping,
+            "SELECT NOT (t.schema_name LIKE 'test\\_%'), array_agg(DISTINCT p.uat_note) FROM apps_plants_plant p "
+            "JOIN apps_tenants_tenant t ON t.id = p.tenant_id GROUP BY 1",
+        )
+    )
+    assert notes == {True: ["fresh"], False: ["edited"]}  # UAT's test tenants' rows are preserved
+    assert snapshot(skipping).checksum == snapshot(reloading).checksum
+
+
+def test_nothing_changed_leaves_every_direct_table_in_place(make_db: Any, tmp_path: Path) -> None:
+    """A second sync of unchanged data: every table loaded directly in the first one is left in
+    place, and the result is the first sync's database (test_sync's stable-second-sync test
+    says the same of a full reload). Except a global table that keeps UAT-only rows (a product
+    only a test tenant orders): those are not production's, so it is loaded again."""
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    proc, first = sync(prod, uat, tmp_path)
+    ok(proc)
+    before = snapshot(uat)
+    proc, second = sync(prod, uat, tmp_path)
+    ok(proc)
+    kept = {t["table"] for t in first["tables"] if t["rows_kept_referenced"]}
+    assert "apps_catalog_product" in kept
+    direct = {t for t, how in first["load"].items() if how == "direct"}
+    assert {t for t, how in second["load"].items() if how == "unchanged"} == direct - kept
+    assert len(direct - kept) >= 5
+    assert "stage apps_orders_orderline: " in proc.stderr and "unchanged: left in place" in proc.stderr
+    assert "left in place, their rows already production's: " in proc.stdout
+    proofs = {(p["name"], p["subject"]): p for p in second["proofs"]}
+    assert all(p["ok"] for p in second["proofs"])
+    assert "left in place" in proofs[("transit", "apps_orders_orderline")]["detail"]
+    assert snapshot(uat).checksum == before.checksum
+
+
+@pytest.fixture
+def synced_once(make_db: Any, tmp_path: Path) -> tuple[str, str]:
+    prod, uat = make_db(0, "prod"), make_db(1, "uat")
+    ok(sync(prod, uat, tmp_path)[0])
+    return prod, uat
+
+
+@pytest.mark.parametrize("fault", ["stage.unchanged", "stage.unchanged:kill", "apply.insert", "prove.end"])
+def test_a_failure_after_tables_were_left_in_place_changes_nothing(
+    synced_once: tuple[str, str], tmp_path: Path, fault: str
+) -> None:
+    """The preserved rows of a table left in place are removed from it inside the transaction
+    (to come back, re-keyed as needed, in ``apply``): a failure there or later rolls back."""
+    prod, uat = synced_once
+    before_prod, before = snapshot(prod).checksum, snapshot(uat).checksum
+    proc, report = sync(prod, uat, tmp_path, env={"DBSYNC_FAULT": fault})
+    if fault.endswith(":kill"):
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 4, proc.stderr
+        assert f"fault injected at {fault}" in proc.stderr
+        assert report["status"] == "rolled_back"
+        if fault != "stage.unchanged":  # (that one is reached only on the way to leaving one)
+            assert "unchanged" in report["load"].values()
+    assert snapshot(uat).checksum == before
+    assert snapshot(prod).checksum == before_prod
