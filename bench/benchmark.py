@@ -923,9 +923,8 @@ class Bench:
             tables = list(FLOOR_FILTERS)
             runs = [r for r in self.runs if r.variant == variant and r.ok]
             if variant != "floor" and runs:
-                # Rows COPYed: a table left in place (resync) holds production's rows unCOPYed.
-                left = {name.split(".")[-1].strip('"') for name in runs[0].extra["unchanged"]}
-                rows = sum(t["rows_copied"] for n, t in runs[0].extra["tables"].items() if n not in left)
+                # Rows COPYed: a table left in place (resync) counts as rows_left_in_place instead.
+                rows = sum(t["rows_copied"] for t in runs[0].extra["tables"].values())
             elif runs:
                 rows = sum(t["rows"] for t in runs[0].extra["tables"].values())
             else:

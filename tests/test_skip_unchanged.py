@@ -107,6 +107,14 @@ def test_second_sync_leaves_unchanged_tables_in_place_and_equals_a_full_reload(
     assert rows(skipping, REAL_LINES) == lines_before
     orderline = next(t for t in report["tables"] if t["table"] == "apps_orders_orderline")
     assert orderline["rows_deleted"] == orderline["rows_preserved"] > 0  # only those, re-inserted
+    # The report tells the two runs apart only where they differ: what was copied.
+    reloaded = {t["table"]: t for t in report_reload["tables"]}
+    for entry in report["tables"]:
+        twin = reloaded[entry["table"]]
+        assert entry["rows_copied"] + entry["rows_left_in_place"] == twin["rows_copied"], entry
+        for key in ("rows_source", "rows_excluded_test", "rows_preserved", "rows_kept_referenced",
+                    "rows_rekeyed", "rows_after"):
+            assert entry[key] == twin[key], (key, entry, twin)
 
 
 def test_a_column_only_uat_has_is_reset_as_a_reload_resets_it(make_db: Any, tmp_path: Path) -> None:
@@ -153,8 +161,46 @@ def test_nothing_changed_leaves_every_direct_table_in_place(make_db: Any, tmp_pa
     assert "left in place, their rows already production's: " in proc.stdout
     proofs = {(p["name"], p["subject"]): p for p in second["proofs"]}
     assert all(p["ok"] for p in second["proofs"])
-    assert "left in place" in proofs[("transit", "apps_orders_orderline")]["detail"]
+    assert ("transit", "apps_orders_orderline") not in proofs  # nothing was copied
+    assert "left in place" in proofs[("in_place", "apps_orders_orderline")]["detail"]
+    lines = next(t for t in second["tables"] if t["table"] == "apps_orders_orderline")
+    lines_first = next(t for t in first["tables"] if t["table"] == "apps_orders_orderline")
+    assert (lines["rows_copied"], lines["rows_left_in_place"]) == (0, lines_first["rows_copied"])
     assert snapshot(uat).checksum == before.checksum
+
+
+def test_tables_with_triggers_or_generated_columns_are_always_loaded(make_db: Any, tmp_path: Path) -> None:
+    """A load fires a table's INSERT triggers for every row and computes its generated columns
+    afresh; leaving the rows in place would do neither. Here a trigger counts the inserts into
+    a table outside the synced schema, and a generated column's function is redefined between
+    the syncs: the twin reloading everything must match."""
+    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    generated = (
+        "CREATE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2';"
+        "ALTER TABLE apps_orders_orderline ADD COLUMN doubled integer GENERATED ALWAYS AS (twice(quantity)) STORED;"
+    )
+    execute(prod, generated)
+    for uat in (skipping, reloading):
+        execute(
+            uat,
+            generated + "CREATE SCHEMA audit; CREATE TABLE audit.inserts (n bigint NOT NULL);"
+            "INSERT INTO audit.inserts VALUES (0);"
+            "CREATE FUNCTION count_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN UPDATE audit.inserts SET n = n + 1; RETURN NEW; END$$;"
+            "CREATE TRIGGER counted AFTER INSERT ON apps_plants_plant FOR EACH ROW EXECUTE FUNCTION count_insert();",
+        )
+        ok(sync(prod, uat, tmp_path)[0])
+        execute(uat, "CREATE OR REPLACE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3'")
+    execute(prod, "CREATE OR REPLACE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3'")
+    proc, report = sync(prod, skipping, tmp_path)
+    ok(proc)
+    ok(sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))[0])
+    load = report["load"]
+    assert load["apps_plants_plant"] == "direct" and load["apps_orders_orderline"] == "direct"
+    assert "unchanged" in load.values()  # the other tables were left in place
+    assert rows(skipping, "SELECT bool_and(doubled = quantity * 3) FROM apps_orders_orderline") == [(True,)]
+    assert rows(skipping, "SELECT n FROM audit.inserts") == rows(reloading, "SELECT n FROM audit.inserts")
+    assert snapshot(skipping).checksum == snapshot(reloading).checksum
 
 
 @pytest.fixture
@@ -164,7 +210,9 @@ def synced_once(make_db: Any, tmp_path: Path) -> tuple[str, str]:
     return prod, uat
 
 
-@pytest.mark.parametrize("fault", ["stage.unchanged", "stage.unchanged:kill", "apply.insert", "prove.end"])
+@pytest.mark.parametrize(
+    "fault", ["stage", "stage:term", "stage.unchanged", "stage.unchanged:kill", "apply.insert", "prove.end"]
+)
 def test_a_failure_after_tables_were_left_in_place_changes_nothing(
     synced_once: tuple[str, str], tmp_path: Path, fault: str
 ) -> None:
@@ -175,11 +223,17 @@ def test_a_failure_after_tables_were_left_in_place_changes_nothing(
     proc, report = sync(prod, uat, tmp_path, env={"DBSYNC_FAULT": fault})
     if fault.endswith(":kill"):
         assert proc.returncode == -signal.SIGKILL
+    elif fault.endswith(":term"):
+        assert proc.returncode == 130, proc.stderr
+        assert report["status"] == "interrupted"
     else:
         assert proc.returncode == 4, proc.stderr
         assert f"fault injected at {fault}" in proc.stderr
         assert report["status"] == "rolled_back"
-        if fault != "stage.unchanged":  # (that one is reached only on the way to leaving one)
+        if fault not in ("stage", "stage.unchanged"):  # (not yet, or on the way to leaving one)
             assert "unchanged" in report["load"].values()
+    if not fault.endswith(":kill"):
+        # Production's digests start in preserve: their sessions end with the run, whatever ends it.
+        assert rows(prod, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'dbsync%'") == [(0,)]
     assert snapshot(uat).checksum == before
     assert snapshot(prod).checksum == before_prod

@@ -37,6 +37,7 @@ class TableEntry:
     rows_excluded_test: int = 0
     rows_dropped_conflicts: int = 0
     rows_copied: int = 0
+    rows_left_in_place: int = 0  # production's rows that were there already (skip_unchanged)
     rows_target_before: int = 0
     rows_deleted: int = 0
     rows_preserved: int = 0

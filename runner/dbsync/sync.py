@@ -344,6 +344,7 @@ class SyncRun:
             return
         was_open = self._in_transaction
         error = self._translate(exc)
+        self._stop_digests()  # production's readers stop now, not after the rollback's waits
         # The report first: a second signal during the cleanup below still leaves it right.
         if isinstance(error, DbsyncError):
             self.report.fail(self._current_step, error.kind, str(error))
@@ -389,12 +390,14 @@ class SyncRun:
         self._in_transaction = False
 
     def _close(self) -> None:
-        self._stop_digests()
-        for conn in (self.src, self.tgt):
-            if conn is not None and not conn.closed:
-                with contextlib.suppress(psycopg.Error):
-                    conn.rollback()
-                conn.close()
+        try:
+            self._stop_digests()
+        finally:
+            for conn in (self.src, self.tgt):
+                if conn is not None and not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                    conn.close()
 
     # -- 1. connect --------------------------------------------------------------------------
 
@@ -618,8 +621,8 @@ class SyncRun:
     def _stage(self) -> None:
         assert self.src is not None and self.tgt is not None and self.plan is not None
         if self.state.direct:
-            self.state.skippable = self._skippable()
             with self.tgt.cursor() as cur:
+                self.state.skippable = self._skippable(cur)
                 later = self.state.skippable
                 self._empty_tables(cur, [tp for tp in self.plan.tables if tp.name not in later])
             faults.checkpoint("stage.load")
@@ -655,25 +658,51 @@ class SyncRun:
 
     def _stop_digests(self) -> None:
         """Close the readers (a digest still queued is cancelled, one running is interrupted)."""
-        readers, self._readers = self._readers, None
-        if readers is not None:
-            readers.close()
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
 
-    def _skippable(self) -> set[TableName]:
+    def _skippable(self, cur: psycopg.Cursor[Any]) -> set[TableName]:
         """The direct-load tables that may be left in place (``skip_unchanged``): those whose load
         is production's COPY and nothing else until the preserved rows return, so that rows
         equal to what the COPY would send make every later step act as after the COPY. Not a
         table rewritten on the target (remaps, conflicts: staged anyway), nor one whose test
         tenants are removed after the copy (a cycle), nor one with a column the COPY does not
-        write (the load would reset it to its default; leaving the rows would keep UAT's value)."""
+        write (the load would reset it to its default, or compute a generated column afresh;
+        leaving the rows would keep UAT's value), nor one with triggers or rules of its own
+        (a load fires them for every row, leaving it in place for none).
+
+        They are locked now as the TRUNCATE of the others locks those: readers wait from the
+        load on, as for every table a load empties, and no table is locked later in the load."""
         assert self.plan is not None
         if not self.config.skip_unchanged or self.state.filters is None:
             return set()
-        return {
-            tp.name
-            for tp in self.plan.tables
-            if tp.name in self.state.into_table and set(tp.copy_columns) == set(tp.table.writable_columns)
-        }
+        skippable = set()
+        for tp in self.plan.tables:
+            if tp.name not in self.state.into_table:
+                continue
+            if set(tp.copy_columns) != set(tp.table.writable_columns):
+                continue
+            if any(c.generated for c in tp.table.columns):
+                continue
+            if _scalar(cur, query("select_fires_on_write", table=tp.name.ident.as_string(cur))):
+                continue
+            skippable.add(tp.name)
+        exclusive = [tp.table for tp in self.plan.tables if tp.name in skippable & self.plan.truncatable]
+        if exclusive:
+            try:
+                cur.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        sql.SQL(", ").join(t.name.ident for t in exclusive)
+                    )
+                )
+            except psycopg.errors.LockNotAvailable:
+                raise RolledBack(
+                    f"the target's synced tables are being read: they could not be locked for the "
+                    f"load within {self.config.lock_timeout_seconds:g}s (lock_timeout_seconds); "
+                    "nothing changed, run again when the target is quieter"
+                ) from None
+        return skippable
 
     def _left_in_place(self, cur: psycopg.Cursor[Any], tp: TablePlan, source: Digest) -> int | None:
         """For a skippable table: when its rows other than the preserved ones are exactly the
@@ -849,15 +878,26 @@ class SyncRun:
         entry.rows_source = source_digest[0] + left_out
         entry.rows_excluded_test = left_out
         self.state.expected[tp.name] = source_digest
-        self._proof(
-            "transit",
-            str(tp.name),
-            received == source_digest[0],
-            f"source {source_digest[0]} rows in the snapshot ({left_out} of test tenants left out), "
-            + (f"{received} equal rows left in place" if left is not None else f"COPY loaded {received}")
-            + "; the content is proven from production's digest by the content proof",
-            fatal=True,
-        )
+        if left is not None:
+            # Not a check of its own: the record of the comparison that left the table in place.
+            self._proof(
+                "in_place",
+                str(tp.name),
+                True,
+                f"source {source_digest[0]} rows in the snapshot ({left_out} of test tenants left "
+                f"out); UAT's {received} rows besides the preserved ones had the same count and "
+                "digest, and were left in place; the content proof checks the table at the end",
+            )
+        else:
+            self._proof(
+                "transit",
+                str(tp.name),
+                received == source_digest[0],
+                f"source {source_digest[0]} rows in the snapshot ({left_out} of test tenants left out), "
+                f"COPY loaded {received}; the content is proven from production's digest by the "
+                "content proof",
+                fatal=True,
+            )
         entry.seconds += time.monotonic() - started
         note = f" ({left_out:,} of production's test tenants left out)" if left_out else ""
         if left is not None:
@@ -1950,7 +1990,11 @@ class SyncRun:
             self._resolve_conflicts(cur)
             self._refuse_unique_collisions(cur)
             for tp in self.plan.tables:  # what apply will copy; a dry run reports this as its plan
-                self.report.table(str(tp.name)).rows_copied = self.state.expected[tp.name][0]
+                entry = self.report.table(str(tp.name))
+                if tp.name in self.state.unchanged:
+                    entry.rows_left_in_place = self.state.expected[tp.name][0]
+                else:
+                    entry.rows_copied = self.state.expected[tp.name][0]
                 for use in tp.table.sequences:  # the furthest incoming ids, before apply adds rows
                     if use.column in tp.copy_columns:
                         self.state.max_incoming[(tp.name, use.column)] = _scalar(
@@ -2467,8 +2511,10 @@ class SyncRun:
                 self._proof(
                     "row_counts",
                     str(tp.name),
-                    final[0] == kept[0] + staged[0] and staged[0] == expected_copied == entry.rows_copied,
-                    f"after {final[0]} = preserved {kept[0]} + copied {staged[0]}; copied = source "
+                    final[0] == kept[0] + staged[0]
+                    and staged[0] == expected_copied == entry.rows_copied + entry.rows_left_in_place,
+                    f"after {final[0]} = preserved {kept[0]} + production's {staged[0]} (copied "
+                    f"{entry.rows_copied}, left in place {entry.rows_left_in_place}); production's = source "
                     f"{entry.rows_source} - test {entry.rows_excluded_test} - conflicts "
                     f"{entry.rows_dropped_conflicts} = {expected_copied}",
                 )
