@@ -203,6 +203,34 @@ def test_tables_with_triggers_or_generated_columns_are_always_loaded(make_db: An
     assert snapshot(skipping).checksum == snapshot(reloading).checksum
 
 
+def test_a_table_referenced_from_outside_the_sync_is_emptied_by_delete_and_left_alike(
+    make_db: Any, tmp_path: Path
+) -> None:
+    """A table that a table dbsync does not write references cannot be TRUNCATEd: the first sync
+    empties it with DELETE at its turn (a table that may be left in place is emptied only
+    then), the second leaves it in place; both as the reloading twin."""
+    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    outside = (
+        "CREATE TABLE auth_plantnote (id integer PRIMARY KEY, "
+        "plant_id integer REFERENCES apps_plants_plant DEFERRABLE INITIALLY DEFERRED)"
+    )
+    execute(prod, outside)
+    for uat in (skipping, reloading):
+        execute(uat, outside)
+        proc, first = sync(prod, uat, tmp_path)
+        ok(proc)
+        plants = next(t for t in first["tables"] if t["table"] == "apps_plants_plant")
+        assert plants["rows_deleted"] == plants["rows_target_before"] > 0
+        assert "TRUNCATE" not in " ".join(first["warnings"])
+    proc, report = sync(prod, skipping, tmp_path)
+    ok(proc)
+    ok(sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))[0])
+    assert report["load"]["apps_plants_plant"] == "unchanged"
+    plants = next(t for t in report["tables"] if t["table"] == "apps_plants_plant")
+    assert plants["rows_deleted"] == plants["rows_preserved"] > 0
+    assert snapshot(skipping).checksum == snapshot(reloading).checksum
+
+
 @pytest.fixture
 def synced_once(make_db: Any, tmp_path: Path) -> tuple[str, str]:
     prod, uat = make_db(0, "prod"), make_db(1, "uat")
