@@ -33,16 +33,38 @@ def _config(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def _synced_twins(make_db: Any, tmp_path: Path) -> tuple[str, str, str]:
-    """Production and two UATs, each synced once from it (all tables loaded: UAT's own data
-    differs), so that both hold the same database."""
+def _synced_twins(
+    make_db: Any, tmp_path: Path, *, prod_sql: str = "", uat_sql: str = "", after: str = ""
+) -> tuple[str, str, str, dict[str, Any]]:
+    """Production and two UATs (``prod_sql`` and ``uat_sql`` run on them first), each synced
+    once from it (all tables loaded: UAT's own data differs), then ``after`` run on each, so
+    that both hold the same database. Also returns the first UAT's first report."""
     prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
+    if prod_sql:
+        execute(prod, prod_sql)
+    reports = []
     for uat in (skipping, reloading):
+        if uat_sql:
+            execute(uat, uat_sql)
         proc, report = sync(prod, uat, tmp_path)
         ok(proc)
         assert "unchanged" not in report["load"].values()
+        reports.append(report)
+        if after:
+            execute(uat, after)
     assert snapshot(skipping).checksum == snapshot(reloading).checksum
-    return prod, skipping, reloading
+    return prod, skipping, reloading, reports[0]
+
+
+def _second_syncs(prod: str, skipping: str, reloading: str, tmp_path: Path) -> tuple[dict[str, Any], ...]:
+    """The second sync into each twin: the first as configured by default, the second loading
+    every table; both committed. Returns their reports."""
+    proc, report = sync(prod, skipping, tmp_path)
+    ok(proc)
+    proc, report_reload = sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))
+    ok(proc)
+    assert "unchanged" not in report_reload["load"].values()
+    return report, report_reload
 
 
 def _test_order_with_lines(uat: str) -> int:
@@ -64,7 +86,7 @@ def test_second_sync_leaves_unchanged_tables_in_place_and_equals_a_full_reload(
     tenant's order holds (so that order is re-keyed and its preserved lines, in a table that is
     left in place, must follow), and UAT edits a real tenant's customer in place (same count,
     other content: that table must be reloaded, the edit undone)."""
-    prod, skipping, reloading = _synced_twins(make_db, tmp_path)
+    prod, skipping, reloading, _first = _synced_twins(make_db, tmp_path)
     taken = _test_order_with_lines(skipping)
     assert taken == _test_order_with_lines(reloading)
     assert rows(prod, f"SELECT count(*) FROM apps_orders_order WHERE id = {taken}") == [(0,)]
@@ -86,16 +108,12 @@ def test_second_sync_leaves_unchanged_tables_in_place_and_equals_a_full_reload(
     lines_before = rows(skipping, REAL_LINES)
     assert lines_before
 
-    proc, report = sync(prod, skipping, tmp_path)
-    ok(proc)
-    proc_reload, report_reload = sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))
-    ok(proc_reload)
+    report, report_reload = _second_syncs(prod, skipping, reloading, tmp_path)
 
     load = report["load"]
     assert load["apps_orders_orderline"] == "unchanged"
     for changed in ("apps_orders_order", "apps_catalog_product", "apps_customers_customer"):
         assert load[changed] != "unchanged", (changed, load)
-    assert "unchanged" not in report_reload["load"].values()
     rekey = next(r for r in report["rekeys"] if r["table"] == "apps_orders_order")
     assert taken in {old for old, _new in rekey["ids"]}
     assert all(p["ok"] for p in report["proofs"])
@@ -120,14 +138,13 @@ def test_second_sync_leaves_unchanged_tables_in_place_and_equals_a_full_reload(
 def test_a_column_only_uat_has_is_reset_as_a_reload_resets_it(make_db: Any, tmp_path: Path) -> None:
     """A column the COPY does not write gets its default in a load; leaving the rows in place
     would keep UAT's values, so such a table is always loaded."""
-    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
-    for uat in (skipping, reloading):
-        execute(uat, "ALTER TABLE apps_plants_plant ADD COLUMN uat_note text DEFAULT 'fresh'")
-        ok(sync(prod, uat, tmp_path)[0])
-        execute(uat, "UPDATE apps_plants_plant SET uat_note = 'edited'")
-    proc, report = sync(prod, skipping, tmp_path)
-    ok(proc)
-    ok(sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))[0])
+    prod, skipping, reloading, _first = _synced_twins(
+        make_db,
+        tmp_path,
+        uat_sql="ALTER TABLE apps_plants_plant ADD COLUMN uat_note text DEFAULT 'fresh'",
+        after="UPDATE apps_plants_plant SET uat_note = 'edited'",
+    )
+    report, _ = _second_syncs(prod, skipping, reloading, tmp_path)
     assert report["load"]["apps_plants_plant"] == "direct"
     assert "unchanged" in report["load"].values()  # the other tables were left in place
     notes = dict(
@@ -174,27 +191,24 @@ def test_tables_with_triggers_or_generated_columns_are_always_loaded(make_db: An
     afresh; leaving the rows in place would do neither. Here a trigger counts the inserts into
     a table outside the synced schema, and a generated column's function is redefined between
     the syncs: the twin reloading everything must match."""
-    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
     generated = (
         "CREATE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2';"
         "ALTER TABLE apps_orders_orderline ADD COLUMN doubled integer GENERATED ALWAYS AS (twice(quantity)) STORED;"
     )
-    execute(prod, generated)
-    for uat in (skipping, reloading):
-        execute(
-            uat,
-            generated + "CREATE SCHEMA audit; CREATE TABLE audit.inserts (n bigint NOT NULL);"
-            "INSERT INTO audit.inserts VALUES (0);"
-            "CREATE FUNCTION count_insert() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$BEGIN UPDATE audit.inserts SET n = n + 1; RETURN NEW; END$$;"
-            "CREATE TRIGGER counted AFTER INSERT ON apps_plants_plant FOR EACH ROW EXECUTE FUNCTION count_insert();",
-        )
-        ok(sync(prod, uat, tmp_path)[0])
-        execute(uat, "CREATE OR REPLACE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3'")
-    execute(prod, "CREATE OR REPLACE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3'")
-    proc, report = sync(prod, skipping, tmp_path)
-    ok(proc)
-    ok(sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))[0])
+    thrice = "CREATE OR REPLACE FUNCTION twice(integer) RETURNS integer IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3'"
+    prod, skipping, reloading, _first = _synced_twins(
+        make_db,
+        tmp_path,
+        prod_sql=generated,
+        uat_sql=generated + "CREATE SCHEMA audit; CREATE TABLE audit.inserts (n bigint NOT NULL);"
+        "INSERT INTO audit.inserts VALUES (0);"
+        "CREATE FUNCTION count_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN UPDATE audit.inserts SET n = n + 1; RETURN NEW; END$$;"
+        "CREATE TRIGGER counted AFTER INSERT ON apps_plants_plant FOR EACH ROW EXECUTE FUNCTION count_insert();",
+        after=thrice,
+    )
+    execute(prod, thrice)
+    report, _ = _second_syncs(prod, skipping, reloading, tmp_path)
     load = report["load"]
     assert load["apps_plants_plant"] == "direct" and load["apps_orders_orderline"] == "direct"
     assert "unchanged" in load.values()  # the other tables were left in place
@@ -209,22 +223,15 @@ def test_a_table_referenced_from_outside_the_sync_is_emptied_by_delete_and_left_
     """A table that a table dbsync does not write references cannot be TRUNCATEd: the first sync
     empties it with DELETE at its turn (a table that may be left in place is emptied only
     then), the second leaves it in place; both as the reloading twin."""
-    prod, skipping, reloading = make_db(0, "prod"), make_db(1, "uat"), make_db(2, "uat")
     outside = (
         "CREATE TABLE auth_plantnote (id integer PRIMARY KEY, "
         "plant_id integer REFERENCES apps_plants_plant DEFERRABLE INITIALLY DEFERRED)"
     )
-    execute(prod, outside)
-    for uat in (skipping, reloading):
-        execute(uat, outside)
-        proc, first = sync(prod, uat, tmp_path)
-        ok(proc)
-        plants = next(t for t in first["tables"] if t["table"] == "apps_plants_plant")
-        assert plants["rows_deleted"] == plants["rows_target_before"] > 0
-        assert "TRUNCATE" not in " ".join(first["warnings"])
-    proc, report = sync(prod, skipping, tmp_path)
-    ok(proc)
-    ok(sync(prod, reloading, tmp_path, "--config", _config(tmp_path, RELOAD))[0])
+    prod, skipping, reloading, first = _synced_twins(make_db, tmp_path, prod_sql=outside, uat_sql=outside)
+    plants = next(t for t in first["tables"] if t["table"] == "apps_plants_plant")
+    assert plants["rows_deleted"] == plants["rows_target_before"] > 0
+    assert "TRUNCATE" not in " ".join(first["warnings"])
+    report, _ = _second_syncs(prod, skipping, reloading, tmp_path)
     assert report["load"]["apps_plants_plant"] == "unchanged"
     plants = next(t for t in report["tables"] if t["table"] == "apps_plants_plant")
     assert plants["rows_deleted"] == plants["rows_preserved"] > 0

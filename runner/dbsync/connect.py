@@ -6,6 +6,7 @@ bytea) so that a row's text, and so its digest, is identical on source and targe
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -218,3 +219,14 @@ def connect(ep: Endpoint, *, connect_timeout: int = 15) -> Connection:
             f"{redact(exc.diag.message_primary or str(exc))}"
         ) from None
     return conn
+
+
+def close_all(*conns: Connection | None) -> None:
+    """Roll back and close each open connection of a run, as its last act: what was not
+    committed is undone, and a connection already gone (whose transaction the server has
+    aborted) is only closed."""
+    for conn in conns:
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            conn.close()

@@ -74,7 +74,7 @@ from .backup import (
     verify_backup,
 )
 from .compression import Compression
-from .connect import Connection, Endpoint, connect, timeouts_off
+from .connect import Connection, Endpoint, close_all, connect, timeouts_off
 from .errors import (
     BackupInvalid,
     ConnectionFailed,
@@ -185,11 +185,7 @@ class RestoreRun:
                 self.report.finish("interrupted")
             raise error from None
         finally:
-            for conn in (self.src, self.tgt):
-                if conn is not None and not conn.closed:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.rollback()
-                    conn.close()
+            close_all(self.src, self.tgt)
         # Committed: an interruption while old backups are pruned leaves the status as it is
         # (the CLI says staging was restored), never "rolled back".
         self._retain()

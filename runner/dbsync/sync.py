@@ -72,7 +72,7 @@ from .backup import DEFAULT_COMPRESSION, BackupFailed, Owner, Sealing, dump_back
 from .catalog import INTEGER_RANGES, Catalog, ForeignKey, SequenceUse, Table, TableName, read_catalog
 from .compression import Compression
 from .config import SyncConfig
-from .connect import Connection, Endpoint, connect
+from .connect import Connection, Endpoint, close_all, connect
 from .copy_out import copy_out
 from .errors import ConfigError, DbsyncError, OutcomeUnknown, ProofFailed, Refused, RolledBack
 from .fingerprint import table_counts
@@ -393,11 +393,7 @@ class SyncRun:
         try:
             self._stop_digests()
         finally:
-            for conn in (self.src, self.tgt):
-                if conn is not None and not conn.closed:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.rollback()
-                    conn.close()
+            close_all(self.src, self.tgt)
 
     # -- 1. connect --------------------------------------------------------------------------
 
