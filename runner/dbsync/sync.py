@@ -622,8 +622,7 @@ class SyncRun:
                 later = self.state.skippable
                 self._empty_tables(cur, [tp for tp in self.plan.tables if tp.name not in later])
             faults.checkpoint("stage.load")
-        if self._readers is None:
-            self._start_digests()
+        assert self._readers is not None  # started in preserve
         try:
             for tp in self.plan.tables:
                 self._stage_table(tp, self._specs[tp.name], self._digests[tp.name])
@@ -832,44 +831,21 @@ class SyncRun:
         assert self.src is not None and self.tgt is not None
         entry = self.report.table(str(tp.name))
         started = time.monotonic()
-        cols = columns(tp.copy_columns)
-        rel = relation(tp.table)
-        shaped = spec.shaped
         with self.tgt.cursor() as tcur:
-            rebuild: list[sql.Composed] = []
             left: int | None = None
             if tp.name in self.state.skippable:
                 left = self._left_in_place(tcur, tp, pending.result()[0])
                 if left is None:
                     self._empty_tables(tcur, [tp])
-            if left is not None:
-                self.state.stage_rel[tp.name] = rel
+            if left is None:
+                received = self._copy_in(tcur, tp, spec)
+            else:
+                self.state.stage_rel[tp.name] = relation(tp.table)
                 self.state.unchanged.add(tp.name)
                 self.report.load[str(tp.name)] = "unchanged"
                 received = left
-            elif tp.name in self.state.into_table:
-                into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
-                self.state.stage_rel[tp.name] = rel
-                rebuild = self._drop_rebuildable(tcur, tp)
-            else:
-                stage = self.state.stage[tp.name]
-                tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
-                into_table = temp(stage)
-                self.state.stage_rel[tp.name] = temp(stage)
-            if left is None:
-                with tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into:
-                    _relay(self.src, spec.copy_out, into)
-                received = tcur.rowcount
-            for statement in rebuild:  # as pg_get_constraintdef and pg_get_indexdef print them
-                tcur.execute(statement)
-            if not self.state.source_filtered or tp.name not in self.state.into_table:
-                # Fresh statistics for the scope's closure over the stage (a temporary table has
-                # none). A table loaded directly with its test tenants already left out is not
-                # scanned by a closure: its indexes serve the few lookups, and the sample ANALYZE
-                # reads would cost ~0.1 s a table.
-                tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
             if tp.name in self.state.source_remapped:
-                self._copy_value_counts(tp, tcur, shaped or Filter(sql.SQL(""), sql.SQL("false")))
+                self._copy_value_counts(tp, tcur, spec.shaped or Filter(sql.SQL(""), sql.SQL("false")))
         source_digest, left_out = pending.result()
         entry.rows_source = source_digest[0] + left_out
         entry.rows_excluded_test = left_out
@@ -899,6 +875,35 @@ class SyncRun:
         if left is not None:
             note += ", unchanged: left in place"
         self.progress.say(f"stage {tp.name}: {source_digest[0]:,} rows{note}")
+
+    def _copy_in(self, tcur: psycopg.Cursor[Any], tp: TablePlan, spec: _ReadSpec) -> int:
+        """COPY production's rows of one table into the stage (the table itself, its indexes and
+        keys rebuilt after; or a temporary table); returns how many rows arrived."""
+        assert self.src is not None
+        cols = columns(tp.copy_columns)
+        rel = relation(tp.table)
+        rebuild: list[sql.Composed] = []
+        if tp.name in self.state.into_table:
+            into_table: sql.Composable = tp.name.ident  # COPY writes this very table, no children
+            self.state.stage_rel[tp.name] = rel
+            rebuild = self._drop_rebuildable(tcur, tp)
+        else:
+            stage = self.state.stage[tp.name]
+            tcur.execute(query("create_stage_table", stage=stage, relation=rel, columns=cols))
+            into_table = temp(stage)
+            self.state.stage_rel[tp.name] = temp(stage)
+        with tcur.copy(query("copy_in_rows", stage=into_table, columns=cols)) as into:
+            _relay(self.src, spec.copy_out, into)
+        received = tcur.rowcount
+        for statement in rebuild:  # as pg_get_constraintdef and pg_get_indexdef print them
+            tcur.execute(statement)
+        if not self.state.source_filtered or tp.name not in self.state.into_table:
+            # Fresh statistics for the scope's closure over the stage (a temporary table has
+            # none). A table loaded directly with its test tenants already left out is not
+            # scanned by a closure: its indexes serve the few lookups, and the sample ANALYZE
+            # reads would cost ~0.1 s a table.
+            tcur.execute(sql.SQL("ANALYZE {}").format(into_table))
+        return received
 
     def _drop_rebuildable(self, cur: psycopg.Cursor[Any], tp: TablePlan) -> list[sql.Composed]:
         """Drop the indexes and key constraints a direct load builds again after its COPY (see
